@@ -1,0 +1,76 @@
+"""The `annexa` command line. Errors in user input print one line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from agent import __version__
+from agent.cli.app import App
+from agent.errors import AnnexaError
+from agent.logsetup import configure_logging
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config_path", envvar="ANNEXA_CONFIG", type=click.Path(dir_okay=False),
+              help="Config file (default ./annexa.yaml; env ANNEXA_CONFIG).")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", type=click.Choice(["auto", "text", "json"]), default="auto", show_default=True,
+              help="auto: readable text on a terminal, JSON lines otherwise.")
+@click.version_option(__version__, prog_name="annexa")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format: str) -> None:
+    """Annexa: continuous evidence for ISO/IEC 27001:2022 Annex A controls."""
+    configure_logging(log_level, log_format)
+    ctx.obj = App(config_path)
+
+
+def _register() -> None:
+    from agent.cli import cmd_controls, cmd_db, cmd_findings, cmd_init, cmd_rules, cmd_run, cmd_verify
+
+    for module in (cmd_init, cmd_run, cmd_controls, cmd_findings, cmd_rules, cmd_db, cmd_verify):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+    import importlib
+
+    for optional in ("cmd_demo", "cmd_evidence", "cmd_export", "cmd_soa", "cmd_metrics", "cmd_daemon"):
+        try:
+            module = importlib.import_module(f"agent.cli.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"agent.cli.{optional}":
+                raise
+            continue
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="annexa", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except AnnexaError as exc:
+        click.echo(f"annexa: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted: the run was marked incomplete", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as exc:  # a bug: say so plainly, keep the traceback for --log-level debug
+        logging.getLogger("annexa").debug("unexpected error", exc_info=True)
+        click.echo(f"annexa: internal error: {type(exc).__name__}: {exc} (re-run with --log-level debug "
+                   "for a traceback)", err=True)
+        sys.exit(70)

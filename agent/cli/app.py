@@ -1,0 +1,61 @@
+"""Shared CLI state: the config, the store and the rules, each loaded only when a command needs it."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import click
+
+from agent.catalogue import Catalogue, load_catalogue
+from agent.config import Config, load_config
+from agent.rules.spec import Rule
+
+
+class App:
+    def __init__(self, config_path: str | None):
+        self.config_path = config_path
+
+    @cached_property
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        return load_catalogue()
+
+    @cached_property
+    def rules(self) -> list[Rule]:
+        from agent.rules.loader import load_rules
+        from collectors.registry import known_resource_types
+
+        cfg = self.config
+        paths = [cfg.resolve(p) for p in cfg.rules.paths]
+        return load_rules(paths, known_types=set(known_resource_types()))
+
+    def active_rules(self) -> list[Rule]:
+        """Rules minus those disabled in the config (`rules.disabled`, globs allowed)."""
+        from fnmatch import fnmatchcase
+
+        disabled = self.config.rules.disabled
+        return [r for r in self.rules if not any(fnmatchcase(r.id, pat) for pat in disabled)]
+
+    def store(self, migrate_schema: str = "auto"):  # type: ignore[no-untyped-def]
+        from agent.store.store import EvidenceStore
+
+        cfg = self.config
+        return EvidenceStore.open(cfg.store_url, cfg.evidence_dir, migrate_schema=migrate_schema)
+
+    def control_ids(self, values: tuple[str, ...]) -> list[str]:
+        """Normalise user-given control ids; a 2013 id is accepted and its 2022 mapping is announced."""
+        out: list[str] = []
+        for value in values:
+            ids = self.catalogue.resolve(value)
+            legacy = self.catalogue.legacy_control(value)
+            if legacy is not None:
+                click.echo(f"note: {legacy.id} ({legacy.title}) is an ISO 27001:2013 control; "
+                           f"using its 2022 control(s): {', '.join(ids)}", err=True)
+            out.extend(i for i in ids if i not in out)
+        return out
+
+
+pass_app = click.make_pass_decorator(App)

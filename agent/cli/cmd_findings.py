@@ -1,0 +1,64 @@
+"""`annexa findings`: the current findings, filtered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from agent.cli.app import App, pass_app
+from agent.cli.output import emit
+from agent.store.timeutil import ts_text
+
+TABLE = ["status", "severity", "rule", "resource_name", "source", "message"]
+CSV = ["rule", "title", "status", "severity", "controls", "source", "resource_id", "resource_type", "resource_name",
+       "account", "region", "message", "evidence", "exception", "first_seen", "last_seen"]
+
+
+def finding_document(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored finding interval as the contract's Finding JSON shape."""
+    return {
+        "rule": row["rule_id"], "title": row["title"], "status": row["status"], "severity": row["severity"],
+        "controls": list(row["controls"]), "source": row["source"],
+        "resource": {"id": row["resource_id"], "type": row["resource_type"], "name": row["resource_name"],
+                     "account": row["account"], "region": row["region"]},
+        "message": row["message"], "evidence": row["evidence"], "exception": row["exception"],
+        "first_seen": ts_text(row["first_seen"]), "last_seen": ts_text(row["last_seen"]),
+    }
+
+
+def _flat(doc: dict[str, Any]) -> dict[str, Any]:
+    res = doc["resource"]
+    return {**doc, "resource_id": res["id"], "resource_type": res["type"], "resource_name": res["name"],
+            "account": res["account"], "region": res["region"]}
+
+
+@click.command("findings")
+@click.option("--control", "controls", multiple=True, help="Only findings of rules mapped to this control.")
+@click.option("--status", type=click.Choice(["pass", "fail", "error", "excepted"]))
+@click.option("--severity", type=click.Choice(["critical", "high", "medium", "low", "info"]))
+@click.option("--source", help="Only this source.")
+@click.option("--rule", "rule_ids", multiple=True, help="Only this rule id (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@pass_app
+def findings(app: App, controls: tuple[str, ...], status: str | None, severity: str | None, source: str | None,
+             rule_ids: tuple[str, ...], fmt: str) -> None:
+    """Current findings (the latest state of every rule on every resource)."""
+    wanted_rules: list[str] | None = list(rule_ids) or None
+    if controls:
+        ids = set(app.control_ids(controls))
+        by_control = [r.id for r in app.rules if ids & set(r.controls)]
+        wanted_rules = [r for r in by_control if wanted_rules is None or r in wanted_rules]
+    store = app.store()
+    docs = []
+    for row in store.current_findings(rules=wanted_rules, status=status, source=source):
+        if severity and row["severity"] != severity:
+            continue
+        docs.append(finding_document(row))
+    if fmt == "json":
+        emit(docs, fmt, table_columns=TABLE)
+    else:
+        emit([_flat(d) for d in docs], fmt, table_columns=TABLE, csv_columns=CSV, title="Findings")
+
+
+COMMANDS = [findings]

@@ -1,0 +1,95 @@
+"""`annexa run`: one collection and evaluation pass over the configured sources."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import click
+
+from agent.cli.app import App, pass_app
+from agent.cli.output import emit_json
+from agent.cli.progress import RichObserver, make_observer
+from agent.runner import RunResult, Runner, select_sources
+
+SHARD = re.compile(r"^(\d+)/(\d+)$")
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    m = SHARD.match(value.strip())
+    if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
+        raise click.BadParameter("expected K/N with 0 <= K < N, e.g. 0/4", param_hint="--shard")
+    return int(m.group(1)), int(m.group(2))
+
+
+def execute_run(app: App, sources: tuple[str, ...] = (), shard: str | None = None, quiet: bool = False,
+                store=None) -> RunResult:  # type: ignore[no-untyped-def]
+    """Run the configured sources once (used by `run`, `demo` and the daemon)."""
+    from agent.rules.engine import RuleSet
+
+    cfg = app.config
+    chosen = select_sources(cfg, list(sources) or None, parse_shard(shard))
+    if not chosen:
+        raise click.UsageError("no sources to run: add sources to the config (or check --source/--shard)")
+    store = store or app.store()
+    hook = None
+    try:
+        from agent.exceptions import finding_hook_from_config
+    except ImportError:
+        pass
+    else:
+        hook = finding_hook_from_config(cfg)
+    observer = make_observer(quiet)
+    runner = Runner(cfg, store, RuleSet(app.active_rules()), observer=observer, finding_hook=hook)
+    if isinstance(observer, RichObserver):
+        with observer:
+            return runner.run(chosen, shard)
+    return runner.run(chosen, shard)
+
+
+def summary_rows(result: RunResult) -> list[dict[str, object]]:
+    return [{"source": s.name, "type": s.type, "status": s.status, "resources": s.resources,
+             "pass": s.findings.get("pass", 0), "fail": s.findings.get("fail", 0),
+             "error": s.findings.get("error", 0), "excepted": s.findings.get("excepted", 0),
+             "collection_errors": len(s.errors), "seconds": round(s.seconds, 2)}
+            for s in result.sources.values()]
+
+
+@click.command("run")
+@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
+@click.option("--shard", help="K/N: run the K-th of N shares of the sources (0-based), for sharded CronJobs.")
+@click.option("--fail-on", type=click.Choice(["fail", "error"]), help="Exit 1 if any finding has this status.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress display.")
+@click.option("--push-gateway", help="Push this run's metrics to a Prometheus Pushgateway URL.")
+@pass_app
+def run(app: App, sources: tuple[str, ...], shard: str | None, fail_on: str | None, fmt: str, quiet: bool,
+        push_gateway: str | None) -> None:
+    """Collect, evaluate and store once. Exit 3 if a source or resource type could not be collected."""
+    result = execute_run(app, sources, shard, quiet=quiet or fmt == "json")
+    rows = summary_rows(result)
+    if push_gateway:
+        from agent.metrics.push import push_run_metrics
+
+        push_run_metrics(push_gateway, result)
+    if fmt == "json":
+        emit_json({"run_id": result.run_id, "status": result.status, "hash": result.manifest.get("hash"),
+                   "sources": rows, "errors": [
+                       {"source": e.source, "resource_type": e.resource_type, "account": e.account,
+                        "region": e.region, "message": e.message}
+                       for s in result.sources.values() for e in s.errors]})
+    else:
+        from agent.cli.output import emit_table
+
+        emit_table(rows, list(rows[0]) if rows else [], title=f"run {result.run_id}: {result.status}")
+        for s in result.sources.values():
+            for e in s.errors[:20]:
+                scope = "/".join(x for x in (e.account, e.region) if x)
+                click.echo(f"collection error: {s.name} {e.resource_type}{' ' + scope if scope else ''}: "
+                           f"{e.message}", err=True)
+    sys.exit(result.exit_code(fail_on))
+
+
+COMMANDS = [run]

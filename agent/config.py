@@ -1,0 +1,245 @@
+"""`annexa.yaml`: load, validate and resolve. Every error names the file, line and field."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agent.errors import ConfigError
+from agent.yamlfile import LineDict, dotted, line_of, load_yaml_file
+
+DEFAULT_CONFIG = "annexa.yaml"
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+SECRET_KEYS = re.compile(r"(^|_)(token|password|secret|client_secret|api_key|apikey|private_key)$", re.I)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreConfig(_Strict):
+    url: str = "sqlite:///annexa.db"
+    evidence: str = "./evidence"
+
+
+class MetricsConfig(_Strict):
+    listen: str = "127.0.0.1:9464"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9464")
+        return value
+
+
+class IdentityConfig(_Strict):
+    domains: list[str] = Field(default_factory=list)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    service_accounts: list[str] = Field(default_factory=list)
+
+
+class RulesConfig(_Strict):
+    paths: list[str] = Field(default_factory=list, description="extra rule folders or files")
+    disabled: list[str] = Field(default_factory=list, description="rule ids (globs) not to evaluate")
+
+
+class ExportConfig(_Strict):
+    signing_key: str | None = Field(default=None, description="path to an Ed25519 private key (PEM)")
+    signing_key_env: str | None = Field(default=None, description="env var holding an Ed25519 PEM key")
+
+
+class SourceConfig(BaseModel):
+    """Keys every source has. Type-specific keys are validated by the collector's own model."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    type: str
+    schedule: str | None = None
+    enabled: bool = True
+    endpoint: str | None = None
+    token_env: str | None = None
+    rate_limit: float | None = Field(default=None, gt=0, description="requests per second")
+    max_concurrency: int = Field(default=8, ge=1, le=64)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not SOURCE_NAME.match(value):
+            raise ValueError("expected letters, digits, '-', '_' or '.', at most 63 characters")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a valid 5-field cron expression ({exc})") from None
+        return value
+
+    def options(self) -> dict[str, Any]:
+        """The type-specific keys (everything not common to all sources)."""
+        return dict(self.model_extra or {})
+
+
+class _ConfigModel(_Strict):
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    soa: str | None = None
+    exceptions: str | None = None
+    sources: list[SourceConfig] = Field(default_factory=list)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+
+
+@dataclass
+class Config:
+    """The validated configuration, with paths resolved against the config file's folder."""
+
+    path: Path | None
+    base_dir: Path
+    store_url: str
+    evidence_dir: str
+    soa_path: Path | None
+    exceptions_path: Path | None
+    sources: list[SourceConfig]
+    identity: IdentityConfig
+    metrics: MetricsConfig
+    rules: RulesConfig
+    export: ExportConfig
+    source_options: dict[str, Any] = field(default_factory=dict)
+
+    def source(self, name: str) -> SourceConfig:
+        for src in self.sources:
+            if src.name == name:
+                return src
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(str(self.path or DEFAULT_CONFIG), f"unknown source {name!r} (sources: {known})")
+
+    def resolve(self, value: str) -> Path:
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    """Make a relative SQLite path relative to the config file, not to the current folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        rel = url[len(prefix) :]
+        if rel and not rel.startswith(":"):
+            return prefix + str((base / rel).resolve())
+    return url
+
+
+def _find_secrets(doc: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if isinstance(key, str) and SECRET_KEYS.search(key) and isinstance(value, str) and value:
+                return (*path, key)
+            found = _find_secrets(value, (*path, key))
+            if found:
+                return found
+    elif isinstance(doc, list):
+        for i, item in enumerate(doc):
+            found = _find_secrets(item, (*path, i))
+            if found:
+                return found
+    return None
+
+
+def _validation_error(file: str, doc: Any, exc: ValidationError) -> ConfigError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    elif "input" in err and err["type"] not in ("value_error",):
+        msg = f"{msg} (got {err['input']!r})"
+    return ConfigError(file, msg, line=line_of(doc, loc), field=dotted(loc))
+
+
+def _check_sources(file: str, doc: Any, sources: list[SourceConfig]) -> None:
+    from collectors.registry import collector_types, get_collector
+
+    seen: set[str] = set()
+    for index, src in enumerate(sources):
+        loc: tuple[Any, ...] = ("sources", index)
+        if src.name in seen:
+            raise ConfigError(file, f"duplicate source name {src.name!r}", line=line_of(doc, (*loc, "name")),
+                              field=dotted((*loc, "name")))
+        seen.add(src.name)
+        try:
+            collector = get_collector(src.type)
+        except KeyError:
+            known = ", ".join(sorted(collector_types())) or "none installed"
+            raise ConfigError(file, f"unknown source type {src.type!r} (known: {known})",
+                              line=line_of(doc, (*loc, "type")), field=dotted((*loc, "type"))) from None
+        model = getattr(collector, "Options", None)
+        if model is not None:
+            try:
+                model.model_validate(src.options())
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                sub = tuple(err["loc"])
+                msg = "unknown key for this source type" if err["type"] == "extra_forbidden" else err["msg"]
+                raise ConfigError(file, msg, line=line_of(doc, (*loc, *sub)), field=dotted((*loc, *sub))) from None
+
+
+def load_config(path: str | Path | None = None, *, require: bool = False) -> Config:
+    """Load `path` (or $ANNEXA_CONFIG, or ./annexa.yaml). A missing default file means defaults."""
+    explicit = path or os.environ.get("ANNEXA_CONFIG")
+    cfg_path = Path(explicit) if explicit else Path(DEFAULT_CONFIG)
+    if cfg_path.exists():
+        doc = load_yaml_file(cfg_path)
+        if doc is None:
+            doc = LineDict()
+        if not isinstance(doc, dict):
+            raise ConfigError(str(cfg_path), "expected a mapping at the top level", line=1)
+        base = cfg_path.resolve().parent
+    elif explicit or require:
+        raise ConfigError(str(cfg_path), "file not found (create one with `annexa init`)")
+    else:
+        doc, base, cfg_path = LineDict(), Path.cwd(), None  # type: ignore[assignment]
+    file = str(cfg_path or DEFAULT_CONFIG)
+    secret = _find_secrets(doc)
+    if secret:
+        raise ConfigError(file, "secrets must not be written in the config file; put the value in an "
+                          "environment variable and name it with `token_env`",
+                          line=line_of(doc, secret), field=dotted(secret))
+    try:
+        model = _ConfigModel.model_validate(doc)
+    except ValidationError as exc:
+        raise _validation_error(file, doc, exc) from None
+    _check_sources(file, doc, model.sources)
+    store_url = os.environ.get("ANNEXA_STORE_URL") or model.store.url
+    evidence = model.store.evidence
+    if "://" not in evidence:
+        evidence = str((base / os.path.expanduser(evidence)).resolve())
+    return Config(
+        path=cfg_path,
+        base_dir=base,
+        store_url=_resolve_sqlite(store_url, base),
+        evidence_dir=evidence,
+        soa_path=(base / model.soa) if model.soa else None,
+        exceptions_path=(base / model.exceptions) if model.exceptions else None,
+        sources=model.sources,
+        identity=model.identity,
+        metrics=model.metrics,
+        rules=model.rules,
+        export=model.export,
+    )

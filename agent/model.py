@@ -1,0 +1,95 @@
+"""The records that flow through a run: resources in, findings out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    EXCEPTED = "excepted"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+
+SEVERITY_ORDER = {s.value: i for i, s in enumerate(Severity)}
+
+
+def canonical_json(value: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, no whitespace, UTF-8. Hashes are taken over these."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def content_hash(value: Any) -> str:
+    """`sha256:<hex>` of the canonical JSON of `value`."""
+    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+@dataclass(slots=True)
+class Resource:
+    """One collected object: its canonical id and the provider's raw configuration as JSON."""
+
+    type: str
+    id: str
+    name: str
+    data: dict[str, Any]
+    account: str | None = None
+    region: str | None = None
+    source: str = ""
+
+    def envelope(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "name": self.name, "account": self.account,
+                "region": self.region}
+
+    def evidence_document(self) -> dict[str, Any]:
+        """What is stored as the evidence snapshot: the envelope plus the raw configuration."""
+        return {"resource": self.envelope(), "source": self.source, "data": self.data}
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionError:
+    """A resource type (in a scope such as one account/region) that could not be collected."""
+
+    source: str
+    resource_type: str
+    message: str
+    account: str | None = None
+    region: str | None = None
+
+    @property
+    def scope_id(self) -> str:
+        parts = [self.source, self.account or "-", self.region or "-", self.resource_type]
+        return "annexa:collection/" + "/".join(parts)
+
+
+@dataclass(slots=True)
+class Finding:
+    """The result of one rule on one resource in one run."""
+
+    rule: str
+    status: Status
+    source: str
+    resource: dict[str, Any]
+    message: str
+    severity: str
+    controls: tuple[str, ...]
+    title: str = ""
+    evidence: str | None = None
+    exception: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resource_id(self) -> str:
+        return str(self.resource["id"])

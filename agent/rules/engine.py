@@ -1,0 +1,152 @@
+"""Evaluate compiled rules. Expressions are compiled once per run; evaluation never raises."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+
+from agent.model import Resource, Status
+from agent.rules.functions import options as jmespath_options
+from agent.rules.functions import truthy
+from agent.rules.loader import resolve_function
+from agent.rules.spec import Rule
+from agent.rules.template import MessageTemplate
+
+log = logging.getLogger("annexa.rules")
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """One rule's verdict on one resource."""
+
+    resource: Resource
+    status: Status
+    message: str
+
+
+@dataclass
+class PythonRuleContext:
+    """What a Python rule receives besides the resources: the rule, the clock and identity settings."""
+
+    rule: Rule
+    now: datetime
+    identity: Any = None
+    errors: list[str] = field(default_factory=list)
+
+
+PythonRule = Callable[[Mapping[str, Sequence[Resource]], PythonRuleContext], Iterable[Evaluation]]
+
+
+class CompiledRule:
+    """A rule with its JMESPath expressions and message templates compiled."""
+
+    def __init__(self, rule: Rule, options: jmespath.Options):
+        self.rule = rule
+        self.options = options
+        self.where = jmespath.compile(rule.where) if rule.where else None
+        self.assertion = jmespath.compile(rule.assert_) if rule.assert_ else None
+        self.message = MessageTemplate(rule.message)
+        self.pass_message = MessageTemplate(rule.pass_message) if rule.pass_message else None
+        self.function: PythonRule | None = resolve_function(rule.function) if rule.function else None
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+    def applies(self, resource: Resource) -> bool | Evaluation:
+        """True/False, or an `error` evaluation if `where` itself could not be evaluated."""
+        if self.where is None:
+            return True
+        try:
+            return truthy(self.where.search(resource.data, options=self.options))
+        except JMESPathError as exc:
+            return self._error(resource, f"`where` could not be evaluated: {exc}")
+
+    def evaluate(self, resource: Resource) -> Evaluation | None:
+        """None when the rule does not apply; otherwise pass, fail or error. Never raises."""
+        applicable = self.applies(resource)
+        if isinstance(applicable, Evaluation):
+            return applicable
+        if not applicable:
+            return None
+        assert self.assertion is not None
+        try:
+            ok = truthy(self.assertion.search(resource.data, options=self.options))
+        except (JMESPathError, TypeError, ValueError) as exc:
+            return self._error(resource, f"`assert` could not be evaluated: {exc}")
+        envelope = {**resource.envelope(), "source": resource.source}
+        if ok:
+            text = (self.pass_message.render(envelope, resource.data, self.options) if self.pass_message
+                    else f"{self.rule.title}: satisfied by {resource.name}")
+            return Evaluation(resource, Status.PASS, text)
+        return Evaluation(resource, Status.FAIL, self.message.render(envelope, resource.data, self.options))
+
+    def _error(self, resource: Resource, message: str) -> Evaluation:
+        return Evaluation(resource, Status.ERROR, f"{self.rule.id}: {message}")
+
+    def render(self, resource: Resource, status: Status) -> str:
+        """Render this rule's message for `resource` (used by Python rules that only pick a status)."""
+        envelope = {**resource.envelope(), "source": resource.source}
+        template = self.message if status is Status.FAIL else self.pass_message
+        if template is None:
+            return f"{self.rule.title}: satisfied by {resource.name}"
+        return template.render(envelope, resource.data, self.options)
+
+
+class RuleSet:
+    """All compiled rules of a run, indexed by the resource type they judge."""
+
+    def __init__(self, rules: Iterable[Rule], now: datetime | None = None):
+        self.now = now or datetime.now(UTC)
+        opts = jmespath_options(self.now)
+        self.rules = [CompiledRule(r, opts) for r in rules]
+        self.by_type: dict[str, list[CompiledRule]] = {}
+        self.python: list[CompiledRule] = []
+        for compiled in self.rules:
+            if compiled.rule.kind == "python":
+                self.python.append(compiled)
+            else:
+                self.by_type.setdefault(compiled.rule.resource or "", []).append(compiled)
+
+    def for_type(self, resource_type: str) -> list[CompiledRule]:
+        return self.by_type.get(resource_type, [])
+
+    def rules_for_type(self, resource_type: str) -> list[CompiledRule]:
+        """Every rule (declarative or Python) that reads `resource_type`."""
+        return [*self.for_type(resource_type), *(r for r in self.python if resource_type in r.rule.resources)]
+
+    def python_input_types(self) -> set[str]:
+        return {t for r in self.python for t in r.rule.resources}
+
+    def evaluate(self, resource: Resource) -> list[tuple[CompiledRule, Evaluation]]:
+        out: list[tuple[CompiledRule, Evaluation]] = []
+        for compiled in self.for_type(resource.type):
+            result = compiled.evaluate(resource)
+            if result is not None:
+                out.append((compiled, result))
+        return out
+
+    def evaluate_python(self, compiled: CompiledRule, resources: Mapping[str, Sequence[Resource]],
+                        identity: Any = None) -> list[Evaluation]:
+        """Run one Python rule; an exception inside it becomes a single logged error, not a crash."""
+        assert compiled.function is not None
+        ctx = PythonRuleContext(rule=compiled.rule, now=self.now, identity=identity)
+        try:
+            return list(compiled.function(resources, ctx))
+        except Exception as exc:
+            log.exception("python rule %s failed", compiled.id)
+            raise PythonRuleFailed(f"{compiled.id}: rule raised {type(exc).__name__}: {exc}") from exc
+
+
+class PythonRuleFailed(RuntimeError):
+    """A Python rule raised; the runner records `error` findings for it."""
+
+
+def compile_rules(rules: Iterable[Rule], now: datetime | None = None) -> RuleSet:
+    return RuleSet(rules, now)

@@ -1,0 +1,81 @@
+"""JMESPath functions Annexa adds for compliance rules (dates, regexes). Time is injectable."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import jmespath
+from jmespath import functions
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 string or epoch seconds/milliseconds as an aware datetime; None if not a time."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 1e11 else value
+        return datetime.fromtimestamp(seconds, UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or text.upper() in ("N/A", "NO_INFORMATION", "NOT_SUPPORTED"):
+            return None
+        text = text.replace("Z", "+00:00").replace("z", "+00:00")
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+class AnnexaFunctions(functions.Functions):
+    """Custom functions. `days_since`/`days_until` return null for values that are not times."""
+
+    def __init__(self, now: datetime | None = None):
+        super().__init__()
+        self.now = now or datetime.now(UTC)
+
+    @functions.signature({"types": []})
+    def _func_now(self) -> str:
+        return self.now.isoformat()
+
+    @functions.signature({"types": ["string", "number", "null"]})
+    def _func_days_since(self, value: Any) -> float | None:
+        when = parse_time(value)
+        return None if when is None else (self.now - when).total_seconds() / 86400
+
+    @functions.signature({"types": ["string", "number", "null"]})
+    def _func_days_until(self, value: Any) -> float | None:
+        when = parse_time(value)
+        return None if when is None else (when - self.now).total_seconds() / 86400
+
+    @functions.signature({"types": ["string", "null"]}, {"types": ["string"]})
+    def _func_regex_match(self, value: str | None, pattern: str) -> bool:
+        return value is not None and re.search(pattern, value) is not None
+
+    @functions.signature({"types": ["string", "null"]})
+    def _func_lower(self, value: str | None) -> str | None:
+        return None if value is None else value.lower()
+
+    @functions.signature({"types": ["array", "null"]}, {"types": ["array"]})
+    def _func_contains_any(self, haystack: list[Any] | None, needles: list[Any]) -> bool:
+        return bool(haystack) and any(item in haystack for item in needles)  # type: ignore[operator]
+
+    @functions.signature({"types": ["object", "null"]})
+    def _func_to_entries(self, value: dict[str, Any] | None) -> list[dict[str, Any]]:
+        return [{"key": k, "value": v} for k, v in (value or {}).items()]
+
+
+def options(now: datetime | None = None) -> jmespath.Options:
+    return jmespath.Options(custom_functions=AnnexaFunctions(now))
+
+
+def truthy(value: Any) -> bool:
+    """JMESPath truthiness: false, null, "", [] and {} are false; every number (even 0) is true."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, str | list | dict):
+        return len(value) > 0
+    return True

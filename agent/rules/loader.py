@@ -1,0 +1,160 @@
+"""Find, parse and check rule packs. Every problem names the file and line; the CLI exits 2."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Iterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from pydantic import ValidationError
+
+from agent.errors import RuleError
+from agent.rules.spec import Rule
+from agent.rules.template import MessageTemplate
+from agent.yamlfile import dotted, line_of, load_yaml_file
+
+RULE_SUFFIXES = (".yaml", ".yml")
+
+
+def builtin_rule_root() -> Path:
+    """The folder of the rule packs shipped with Annexa (inside the installed package)."""
+    return Path(str(files("rules")))
+
+
+def rule_files(paths: Iterable[Path | str]) -> Iterator[Path]:
+    """Every rule file under the given folders (recursively) or the given files, sorted."""
+    for entry in paths:
+        p = Path(entry)
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.suffix in RULE_SUFFIXES and f.is_file())
+        elif p.is_file():
+            yield p
+        else:
+            raise RuleError(str(p), "no such rule file or folder")
+
+
+def _provider_for(path: Path, doc: dict[str, Any]) -> str:
+    declared = doc.get("provider")
+    if isinstance(declared, str) and declared:
+        return declared
+    return path.parent.name if path.parent.name != "rules" else path.stem
+
+
+def parse_rule_file(path: Path) -> list[Rule]:
+    """Parse one pack (`provider:` + `rules:` list). Schema errors name file, line and field."""
+    doc = load_yaml_file(path)
+    if not isinstance(doc, dict) or "rules" not in doc:
+        raise RuleError(str(path), "expected a mapping with a `rules:` list", line=1)
+    unknown = set(doc) - {"provider", "rules", "description"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise RuleError(str(path), "unknown top-level key (expected provider, description, rules)",
+                        line=line_of(doc, (key,)), field=key)
+    items = doc["rules"]
+    if not isinstance(items, list):
+        raise RuleError(str(path), "`rules` must be a list", line=line_of(doc, ("rules",)), field="rules")
+    provider = _provider_for(path, doc)
+    rules: list[Rule] = []
+    for index, item in enumerate(items):
+        loc = ("rules", index)
+        if not isinstance(item, dict):
+            raise RuleError(str(path), "each rule must be a mapping", line=line_of(doc, loc), field=dotted(loc))
+        data = {**item, "provider": provider, "file": str(path), "line": line_of(doc, loc) or 0}
+        try:
+            rules.append(Rule.model_validate(data))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            sub = tuple(p for p in err["loc"] if p != "assert_") or ()
+            field = err["loc"][0] if err["loc"] else None
+            if field == "assert_":
+                sub = ("assert",)
+            msg = "unknown key" if err["type"] == "extra_forbidden" else (
+                "required key is missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, "))
+            rule_id = item.get("id", f"#{index + 1}")
+            raise RuleError(str(path), f"rule {rule_id}: {msg}", line=line_of(doc, (*loc, *sub)),
+                            field=dotted(sub) if sub else None) from None
+    return rules
+
+
+def _check_rule(rule: Rule, known_types: set[str] | None, doc_line: int | None) -> None:
+    path, line = rule.file, doc_line or rule.line
+    for field, expr in (("where", rule.where), ("assert", rule.assert_)):
+        if expr is None:
+            continue
+        try:
+            jmespath.compile(expr)
+        except JMESPathError as exc:
+            detail = str(exc).splitlines()[0]
+            raise RuleError(path, f"rule {rule.id}: invalid JMESPath in `{field}`: {detail}", line=line,
+                            field=field) from None
+    for field, text in (("message", rule.message), ("pass_message", rule.pass_message)):
+        if text is not None:
+            try:
+                MessageTemplate(text)
+            except ValueError as exc:
+                raise RuleError(path, f"rule {rule.id}: {exc}", line=line, field=field) from None
+    if known_types is not None:
+        for rtype in rule.input_types:
+            if rtype not in known_types:
+                raise RuleError(path, f"rule {rule.id}: unknown resource type {rtype!r} (no installed "
+                                "collector emits it)", line=line, field="resource")
+    if rule.kind == "python":
+        try:
+            resolve_function(rule.function or "")
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise RuleError(path, f"rule {rule.id}: cannot load function {rule.function!r}: {exc}", line=line,
+                            field="function") from None
+
+
+def resolve_function(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError("expected package.module:callable")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise ValueError(f"{spec} is not callable")
+    return target
+
+
+def _normalise_controls(rule: Rule) -> Rule:
+    from agent.catalogue import UnknownControlError, load_catalogue
+
+    catalogue = load_catalogue()
+    resolved: list[str] = []
+    for cid in rule.controls:
+        try:
+            ids = catalogue.resolve(cid)
+        except UnknownControlError as exc:
+            raise RuleError(rule.file, f"rule {rule.id}: {exc}", line=rule.line, field="controls") from None
+        resolved.extend(i for i in ids if i not in resolved)
+    return rule.model_copy(update={"controls": tuple(resolved)})
+
+
+def load_rules(extra_paths: Iterable[Path | str] = (), *, builtin: bool = True,
+               known_types: set[str] | None = None) -> list[Rule]:
+    """Load and fully check all rules: schema, JMESPath, templates, types, controls, unique ids."""
+    roots: list[Path | str] = [builtin_rule_root()] if builtin else []
+    roots.extend(extra_paths)
+    seen: dict[str, Rule] = {}
+    out: list[Rule] = []
+    files_seen: set[Path] = set()
+    for path in rule_files(roots):
+        if path.resolve() in files_seen:
+            continue
+        files_seen.add(path.resolve())
+        for rule in parse_rule_file(path):
+            if rule.id in seen:
+                first = seen[rule.id]
+                raise RuleError(rule.file, f"duplicate rule id {rule.id} (first defined at {first.file}:"
+                                f"{first.line})", line=rule.line, field="id")
+            _check_rule(rule, known_types, None)
+            rule = _normalise_controls(rule)
+            seen[rule.id] = rule
+            out.append(rule)
+    return out

@@ -1,0 +1,66 @@
+"""The schema of a rule, as written in a rule pack."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from agent.model import Severity
+
+RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_]*(\.[a-z0-9][a-z0-9_]*)+$")
+
+
+class Rule(BaseModel):
+    """One rule. `kind: jmespath` (default) judges one resource; `kind: python` sees the whole run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    title: str = Field(min_length=3)
+    kind: Literal["jmespath", "python"] = "jmespath"
+    resource: str | None = None
+    resources: tuple[str, ...] = ()
+    severity: Severity
+    controls: tuple[str, ...] = Field(min_length=1)
+    where: str | None = None
+    assert_: str | None = Field(default=None, alias="assert")
+    message: str = Field(min_length=1)
+    pass_message: str | None = None
+    function: str | None = None
+    guidance: str = Field(min_length=10)
+    remediation: str = Field(min_length=5)
+    references: tuple[str, ...] = ()
+    provider: str = ""
+    file: str = Field(default="", exclude=True)
+    line: int = Field(default=0, exclude=True)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not RULE_ID.match(value):
+            raise ValueError("expected a dotted lower-case id such as aws.s3.bucket_versioning_enabled")
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> Rule:
+        if self.kind == "jmespath":
+            if not self.resource:
+                raise ValueError("a jmespath rule needs `resource` (the resource type it judges)")
+            if not self.assert_:
+                raise ValueError("a jmespath rule needs `assert` (a JMESPath expression; truthy means pass)")
+            if self.function or self.resources:
+                raise ValueError("`function` and `resources` belong to `kind: python` rules")
+        else:
+            if not self.function or ":" not in self.function:
+                raise ValueError("a python rule needs `function: package.module:callable`")
+            if not self.resources:
+                raise ValueError("a python rule needs `resources` (the resource types it reads)")
+            if self.assert_ or self.where:
+                raise ValueError("`assert` and `where` belong to jmespath rules")
+        return self
+
+    @property
+    def input_types(self) -> tuple[str, ...]:
+        return (self.resource,) if self.resource else self.resources

@@ -1,0 +1,285 @@
+"""collect → evaluate → store, streaming. Sources run in parallel threads; one thread writes the store.
+
+Collectors push resources into a bounded queue (back-pressure keeps memory flat however many
+resources there are). The main thread evaluates each resource as it arrives and hands resources
+and findings to the store's buffered recorder. Only the resource types that Python
+(cross-resource) rules read are kept for the end of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.config import Config, SourceConfig
+from agent.model import CollectionError, Finding, Resource, Status
+from agent.rules.engine import CompiledRule, Evaluation, PythonRuleFailed, RuleSet
+from agent.store.recorder import SourceRecorder
+from agent.store.store import EvidenceStore
+from collectors.base import Collector, CollectorContext, Cursor, Progress
+from collectors.registry import get_collector
+
+log = logging.getLogger("annexa.runner")
+QUEUE_SIZE = 1000
+MAX_PARALLEL_SOURCES = 8
+EXIT_OK, EXIT_POLICY, EXIT_PARTIAL = 0, 1, 3
+
+
+@dataclass
+class SourceSummary:
+    name: str
+    type: str
+    resources: int = 0
+    findings: dict[str, int] = field(default_factory=dict)
+    errors: list[CollectionError] = field(default_factory=list)
+    status: str = "running"
+    seconds: float = 0.0
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    status: str
+    sources: dict[str, SourceSummary]
+    manifest: dict[str, Any]
+
+    def totals(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in self.sources.values():
+            for k, v in s.findings.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    def exit_code(self, fail_on: str | None = None) -> int:
+        if self.status != "complete":
+            return EXIT_PARTIAL
+        if fail_on and self.totals().get(fail_on, 0):
+            return EXIT_POLICY
+        return EXIT_OK
+
+
+class RunObserver:
+    """Progress hooks; the CLI renders them as a rich display or as log lines."""
+
+    def source_started(self, name: str, type_: str) -> None: ...
+    def resource(self, name: str, count: int) -> None: ...
+    def message(self, name: str, text: str) -> None: ...
+    def source_finished(self, summary: SourceSummary) -> None: ...
+
+
+_DONE = object()
+
+
+def select_sources(config: Config, names: list[str] | None, shard: tuple[int, int] | None) -> list[SourceConfig]:
+    """The configured sources to run: by name, then this shard's share (stable by name)."""
+    chosen = [config.source(n) for n in names] if names else [s for s in config.sources if s.enabled]
+    if shard:
+        k, n = shard
+        ordered = sorted(chosen, key=lambda s: s.name)
+        chosen = [s for i, s in enumerate(ordered) if i % n == k]
+    return chosen
+
+
+class Runner:
+    def __init__(self, config: Config, store: EvidenceStore, rules: RuleSet, *,
+                 observer: RunObserver | None = None,
+                 finding_hook: Callable[[Finding], Finding] | None = None,
+                 http_factory: Callable[[SourceConfig], Callable[..., Any]] | None = None):
+        self.config = config
+        self.store = store
+        self.rules = rules
+        self.observer = observer or RunObserver()
+        self.finding_hook = finding_hook or (lambda f: f)
+        self.http_factory = http_factory or default_http_factory
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _finding(self, compiled: CompiledRule, ev: Evaluation, evidence: str | None) -> Finding:
+        rule = compiled.rule
+        finding = Finding(rule=rule.id, status=ev.status, source=ev.resource.source,
+                          resource=ev.resource.envelope(), message=ev.message, severity=rule.severity.value,
+                          controls=rule.controls, title=rule.title, evidence=evidence)
+        return self.finding_hook(finding)
+
+    def _error_findings(self, err: CollectionError) -> list[Finding]:
+        """One `error` finding per rule that reads the uncollectable type, on the failed scope."""
+        resource = {"id": err.scope_id, "type": err.resource_type,
+                    "name": f"{err.resource_type} in {err.account or '*'}/{err.region or '*'}",
+                    "account": err.account, "region": err.region}
+        return [Finding(rule=c.rule.id, status=Status.ERROR, source=err.source, resource=resource,
+                        message=f"could not collect {err.resource_type}: {err.message}",
+                        severity=c.rule.severity.value, controls=c.rule.controls, title=c.rule.title)
+                for c in self.rules.rules_for_type(err.resource_type)]
+
+    def _context(self, src: SourceConfig, collector_cls: type[Collector], sink: Callable[[str, str], None]
+                 ) -> CollectorContext:
+        options = collector_cls.Options.model_validate(src.options())
+        return CollectorContext(
+            source=src, options=options, logger=logging.getLogger(f"annexa.collector.{src.name}"),
+            progress=Progress(sink, src.name),
+            cursor=Cursor(lambda key, name=src.name: self.store.cursor_value(name, key)),
+            http_factory=self.http_factory(src))
+
+    # -- the run ---------------------------------------------------------------------------
+    def run(self, sources: list[SourceConfig], shard: str | None = None) -> RunResult:
+        run_id = self.store.begin_run([s.name for s in sources], shard)
+        summaries = {s.name: SourceSummary(s.name, s.type) for s in sources}
+        recorders: dict[str, SourceRecorder] = {}
+        contexts: dict[str, CollectorContext] = {}
+        items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=QUEUE_SIZE)
+        stop = threading.Event()
+        keep_types = self.rules.python_input_types()
+        kept: dict[str, list[Resource]] = {t: [] for t in keep_types}
+        started: dict[str, float] = {}
+
+        slots = threading.BoundedSemaphore(MAX_PARALLEL_SOURCES)
+
+        def put(entry: tuple[str, Any]) -> bool:
+            while not stop.is_set():
+                try:
+                    items.put(entry, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce(name: str, collector: Collector) -> None:
+            with slots:
+                self._produce(name, collector, put)
+
+        for src in sources:
+            collector_cls = get_collector(src.type)
+            contexts[src.name] = self._context(src, collector_cls, self.observer.message)
+            recorders[src.name] = self.store.source_recorder(run_id, src.name, src.type)
+        try:
+            for src in sources:
+                started[src.name] = time.monotonic()
+                self.observer.source_started(src.name, src.type)
+                collector = get_collector(src.type)(contexts[src.name])
+                # Daemon threads: an interrupted run must not wait for a hung API call to return.
+                threading.Thread(target=produce, args=(src.name, collector), daemon=True,
+                                 name=f"collect-{src.name}").start()
+            pending = len(sources)
+            while pending:
+                name, item = items.get()
+                summary = summaries[name]
+                if item is _DONE:
+                    pending -= 1
+                    summary.seconds = time.monotonic() - started[name]
+                    summary.errors = list(contexts[name].errors)
+                    for err in summary.errors:
+                        for finding in self._error_findings(err):
+                            self._record(recorders[name], summary, finding)
+                    continue
+                self._consume(recorders[name], summary, item, kept)
+            self._python_rules(sources, summaries, recorders, kept)
+            for src in sources:
+                ctx = contexts[src.name]
+                summary = summaries[src.name]
+                summary.status = recorders[src.name].complete(ctx.errors, ctx.cursor.pending)
+                self.observer.source_finished(summary)
+            status = "partial" if any(s.errors for s in summaries.values()) else "complete"
+            manifest = self.store.seal_run(run_id, status)
+            return RunResult(run_id, status, summaries, manifest)
+        except KeyboardInterrupt:
+            stop.set()
+            self._drain(items)
+            for rec in recorders.values():
+                if not rec.done:
+                    rec.abandon()
+            self.store.seal_run(run_id, "incomplete")
+            raise
+        finally:
+            stop.set()
+            self._drain(items)
+
+    @staticmethod
+    def _produce(name: str, collector: Collector, put: Callable[[tuple[str, Any]], bool]) -> None:
+        try:
+            for resource in collector.collect():
+                resource.source = name
+                if not put((name, resource)):
+                    return
+        except Exception as exc:  # a collector bug or an unexpected API failure: never abort the run
+            log.exception("collector for source %s failed", name)
+            for rtype in type(collector).resource_types:
+                collector.ctx.report_error(rtype, f"collector failed: {type(exc).__name__}: {exc}")
+        finally:
+            put((name, _DONE))
+
+    @staticmethod
+    def _drain(items: queue.Queue[tuple[str, Any]]) -> None:
+        try:
+            while True:
+                items.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _record(self, recorder: SourceRecorder, summary: SourceSummary, finding: Finding) -> None:
+        recorder.record_finding(finding)
+        summary.findings[finding.status.value] = summary.findings.get(finding.status.value, 0) + 1
+
+    def _consume(self, recorder: SourceRecorder, summary: SourceSummary, resource: Resource,
+                 kept: dict[str, list[Resource]]) -> None:
+        digest = recorder.record_resource(resource)
+        summary.resources += 1
+        self.observer.resource(summary.name, summary.resources)
+        for compiled, ev in self.rules.evaluate(resource):
+            self._record(recorder, summary, self._finding(compiled, ev, digest))
+        if resource.type in kept:
+            kept[resource.type].append(resource)
+
+    def _python_rules(self, sources: list[SourceConfig], summaries: dict[str, SourceSummary],
+                      recorders: dict[str, SourceRecorder], kept: dict[str, list[Resource]]) -> None:
+        available: set[str] = set()
+        for src in sources:
+            available.update(get_collector(src.type).resource_types)
+        errored = {e.resource_type for s in summaries.values() for e in s.errors}
+        for compiled in self.rules.python:
+            inputs = set(compiled.rule.resources)
+            if not inputs <= available or inputs & errored:
+                continue  # not applicable to this run, or already recorded as `error` per failed scope
+            try:
+                evaluations = self.rules.evaluate_python(compiled, kept, self.config.identity)
+            except PythonRuleFailed as exc:
+                for src in sources:
+                    if set(get_collector(src.type).resource_types) & inputs:
+                        err = CollectionError(src.name, f"rule:{compiled.id}", str(exc))
+                        resource = {"id": err.scope_id, "type": compiled.rule.resources[0],
+                                    "name": compiled.id, "account": None, "region": None}
+                        self._record(recorders[src.name], summaries[src.name], Finding(
+                            rule=compiled.id, status=Status.ERROR, source=src.name, resource=resource,
+                            message=str(exc), severity=compiled.rule.severity.value,
+                            controls=compiled.rule.controls, title=compiled.rule.title))
+                continue
+            for ev in evaluations:
+                name = ev.resource.source
+                if name not in recorders:
+                    continue
+                digest = recorders[name].store.blobs.put_json(ev.resource.evidence_document())
+                self._record(recorders[name], summaries[name], self._finding(compiled, ev, digest))
+
+
+def default_http_factory(src: SourceConfig) -> Callable[..., Any]:
+    """Build the shared HTTP client for a source: its endpoint, limits and token from `token_env`."""
+    import os
+
+    def factory(**overrides: Any) -> Any:
+        from agent.http import HttpClient
+
+        token_env = src.token_env
+
+        def auth() -> dict[str, str]:
+            token = os.environ.get(token_env or "")
+            return {"Authorization": f"Bearer {token}"} if token else {}
+
+        kwargs: dict[str, Any] = {"base_url": src.endpoint, "max_concurrency": src.max_concurrency,
+                                  "rate_limit": src.rate_limit, "auth": auth if token_env else None}
+        kwargs.update(overrides)
+        return HttpClient(**kwargs)
+
+    return factory

@@ -1,0 +1,1 @@
+"""Collector plugins. Built-ins register through the `annexa.collectors` entry-point group."""

@@ -1,0 +1,102 @@
+"""The collector plugin API: what a collector declares, what it receives, what it yields."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from agent.model import CollectionError, Resource
+
+if TYPE_CHECKING:
+    from agent.config import SourceConfig
+    from agent.http import HttpClient
+
+
+class CollectorOptions(BaseModel):
+    """Base for a collector's type-specific config keys; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Cursor:
+    """A durable per-source key/value position (e.g. the last log event read), kept in the store.
+
+    `get` returns what the last *completed* collection saved; `set` takes effect only when the
+    source's collection completes, so an interrupted run never moves a cursor past unstored data.
+    """
+
+    def __init__(self, loader: Callable[[str], Any], saved: dict[str, Any] | None = None):
+        self._load = loader
+        self.pending: dict[str, Any] = {} if saved is None else saved
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self.pending:
+            return self.pending[key]
+        value = self._load(key)
+        return default if value is None else value
+
+    def set(self, key: str, value: Any) -> None:
+        self.pending[key] = value
+
+
+class Progress:
+    """Progress reporting: collectors say what they are doing; the runner decides how to show it."""
+
+    def __init__(self, callback: Callable[[str, str], None] | None = None, source: str = ""):
+        self._callback = callback
+        self._source = source
+
+    def update(self, message: str) -> None:
+        if self._callback:
+            self._callback(self._source, message)
+
+
+@dataclass
+class CollectorContext:
+    """Everything a collector gets from the runner. Collectors build no clients of their own at import."""
+
+    source: SourceConfig
+    options: Any
+    logger: logging.Logger
+    progress: Progress
+    cursor: Cursor
+    http_factory: Callable[..., HttpClient]
+    errors: list[CollectionError] = field(default_factory=list)
+    secret_env: Callable[[str], str | None] = lambda name: None
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def report_error(self, resource_type: str, message: str, *, account: str | None = None,
+                     region: str | None = None) -> None:
+        """Record that `resource_type` could not be collected (in a scope); its rules become `error`."""
+        self.errors.append(CollectionError(self.source.name, resource_type, message, account, region))
+        self.logger.warning("collection error", extra={"source": self.source.name,
+                                                       "resource_type": resource_type,
+                                                       "account": account, "region": region,
+                                                       "error": message})
+
+    def http(self, **kwargs: Any) -> HttpClient:
+        """The shared HTTP client, configured with this source's endpoint and limits."""
+        return self.http_factory(**kwargs)
+
+
+class Collector(ABC):
+    """Subclass, declare `type` and `resource_types`, implement `collect`. Register via entry point."""
+
+    type: ClassVar[str]
+    resource_types: ClassVar[dict[str, str]]  # resource type -> one-line description
+    Options: ClassVar[type[CollectorOptions]] = CollectorOptions
+
+    def __init__(self, ctx: CollectorContext):
+        self.ctx = ctx
+
+    @abstractmethod
+    def collect(self) -> Iterator[Resource]:
+        """Yield resources as they are read. Report failures with `ctx.report_error`; never raise for one."""

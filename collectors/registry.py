@@ -1,0 +1,64 @@
+"""Collector registry: entry points (group `annexa.collectors`) plus explicit registration.
+
+Built-in collectors register through the same entry-point group as third-party ones, so there is
+one way to find a collector. An unknown type is an error, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib.metadata import entry_points
+
+from collectors.base import Collector
+
+GROUP = "annexa.collectors"
+_registered: dict[str, type[Collector]] = {}
+_lock = threading.Lock()
+_loaded = False
+
+
+def register(collector: type[Collector]) -> type[Collector]:
+    """Register a collector class under its `type` (usable as a decorator)."""
+    with _lock:
+        _registered[collector.type] = collector
+    return collector
+
+
+def unregister(type_name: str) -> None:
+    with _lock:
+        _registered.pop(type_name, None)
+
+
+def _load_entry_points() -> None:
+    global _loaded
+    if _loaded:
+        return
+    with _lock:
+        if _loaded:
+            return
+        for ep in entry_points(group=GROUP):
+            if ep.name in _registered:
+                continue
+            cls = ep.load()
+            if not (isinstance(cls, type) and issubclass(cls, Collector)):
+                raise TypeError(f"entry point {ep.name} = {ep.value} is not a Collector subclass")
+            _registered[ep.name] = cls
+        _loaded = True
+
+
+def collector_types() -> dict[str, type[Collector]]:
+    _load_entry_points()
+    return dict(_registered)
+
+
+def get_collector(type_name: str) -> type[Collector]:
+    _load_entry_points()
+    return _registered[type_name]
+
+
+def known_resource_types() -> dict[str, str]:
+    """Every resource type any registered collector declares, with its description."""
+    out: dict[str, str] = {}
+    for cls in collector_types().values():
+        out.update(cls.resource_types)
+    return out

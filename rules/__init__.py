@@ -1,0 +1,1 @@
+"""Rule packs (YAML data, shipped in the wheel). One folder per provider."""
