@@ -1,0 +1,1 @@
+"""Control catalogue data (shipped in the wheel)."""
