@@ -6,6 +6,8 @@ one way to find a collector. An unknown type is an error, never silently skipped
 
 from __future__ import annotations
 
+import importlib
+import os
 import threading
 from importlib.metadata import entry_points
 
@@ -13,7 +15,7 @@ from collectors.base import Collector
 
 GROUP = "annexa.collectors"
 _registered: dict[str, type[Collector]] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()
 _loaded = False
 
 
@@ -24,18 +26,26 @@ def register(collector: type[Collector]) -> type[Collector]:
     return collector
 
 
+
 def unregister(type_name: str) -> None:
     with _lock:
         _registered.pop(type_name, None)
 
 
 def _load_entry_points() -> None:
+    """Load the entry-point group, then modules named in $ANNEXA_PLUGINS (comma-separated).
+
+    ANNEXA_PLUGINS lets a team use an in-house collector module without packaging it: the module
+    calls `register()` when imported.
+    """
     global _loaded
     if _loaded:
         return
     with _lock:
         if _loaded:
             return
+        for module in filter(None, (m.strip() for m in os.environ.get("ANNEXA_PLUGINS", "").split(","))):
+            importlib.import_module(module)
         for ep in entry_points(group=GROUP):
             if ep.name in _registered:
                 continue

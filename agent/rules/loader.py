@@ -63,7 +63,8 @@ def parse_rule_file(path: Path) -> list[Rule]:
         loc = ("rules", index)
         if not isinstance(item, dict):
             raise RuleError(str(path), "each rule must be a mapping", line=line_of(doc, loc), field=dotted(loc))
-        data = {**item, "provider": provider, "file": str(path), "line": line_of(doc, loc) or 0}
+        data = {**item, "provider": provider, "file": str(path), "line": line_of(doc, loc) or 0,
+                "lines": dict(getattr(item, "key_lines", {}))}
         try:
             rules.append(Rule.model_validate(data))
         except ValidationError as exc:
@@ -80,8 +81,8 @@ def parse_rule_file(path: Path) -> list[Rule]:
     return rules
 
 
-def _check_rule(rule: Rule, known_types: set[str] | None, doc_line: int | None) -> None:
-    path, line = rule.file, doc_line or rule.line
+def _check_rule(rule: Rule, known_types: set[str] | None) -> None:
+    path = rule.file
     for field, expr in (("where", rule.where), ("assert", rule.assert_)):
         if expr is None:
             continue
@@ -89,25 +90,26 @@ def _check_rule(rule: Rule, known_types: set[str] | None, doc_line: int | None) 
             jmespath.compile(expr)
         except JMESPathError as exc:
             detail = str(exc).splitlines()[0]
-            raise RuleError(path, f"rule {rule.id}: invalid JMESPath in `{field}`: {detail}", line=line,
-                            field=field) from None
+            raise RuleError(path, f"rule {rule.id}: invalid JMESPath in `{field}`: {detail}",
+                            line=rule.line_of(field), field=field) from None
     for field, text in (("message", rule.message), ("pass_message", rule.pass_message)):
         if text is not None:
             try:
                 MessageTemplate(text)
             except ValueError as exc:
-                raise RuleError(path, f"rule {rule.id}: {exc}", line=line, field=field) from None
+                raise RuleError(path, f"rule {rule.id}: {exc}", line=rule.line_of(field), field=field) from None
     if known_types is not None:
+        field = "resource" if rule.resource else "resources"
         for rtype in rule.input_types:
             if rtype not in known_types:
                 raise RuleError(path, f"rule {rule.id}: unknown resource type {rtype!r} (no installed "
-                                "collector emits it)", line=line, field="resource")
+                                "collector emits it)", line=rule.line_of(field), field=field)
     if rule.kind == "python":
         try:
             resolve_function(rule.function or "")
         except (ImportError, AttributeError, ValueError) as exc:
-            raise RuleError(path, f"rule {rule.id}: cannot load function {rule.function!r}: {exc}", line=line,
-                            field="function") from None
+            raise RuleError(path, f"rule {rule.id}: cannot load function {rule.function!r}: {exc}",
+                            line=rule.line_of("function"), field="function") from None
 
 
 def resolve_function(spec: str) -> Any:
@@ -131,7 +133,8 @@ def _normalise_controls(rule: Rule) -> Rule:
         try:
             ids = catalogue.resolve(cid)
         except UnknownControlError as exc:
-            raise RuleError(rule.file, f"rule {rule.id}: {exc}", line=rule.line, field="controls") from None
+            raise RuleError(rule.file, f"rule {rule.id}: {exc}", line=rule.line_of("controls"),
+                            field="controls") from None
         resolved.extend(i for i in ids if i not in resolved)
     return rule.model_copy(update={"controls": tuple(resolved)})
 
@@ -152,8 +155,8 @@ def load_rules(extra_paths: Iterable[Path | str] = (), *, builtin: bool = True,
             if rule.id in seen:
                 first = seen[rule.id]
                 raise RuleError(rule.file, f"duplicate rule id {rule.id} (first defined at {first.file}:"
-                                f"{first.line})", line=rule.line, field="id")
-            _check_rule(rule, known_types, None)
+                                f"{first.line})", line=rule.line_of("id"), field="id")
+            _check_rule(rule, known_types)
             rule = _normalise_controls(rule)
             seen[rule.id] = rule
             out.append(rule)

@@ -35,6 +35,11 @@ class Rule(BaseModel):
     provider: str = ""
     file: str = Field(default="", exclude=True)
     line: int = Field(default=0, exclude=True)
+    lines: dict[str, int] = Field(default_factory=dict, exclude=True)
+
+    def line_of(self, key: str) -> int:
+        """The line of one key of this rule in its file (the rule's own line if unknown)."""
+        return self.lines.get(key, self.line)
 
     @field_validator("id")
     @classmethod

@@ -77,6 +77,8 @@ def _render_value(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.0f}" if abs(value) >= 10 else f"{value:.1f}"
     if isinstance(value, list | dict):
         import json
 

@@ -1,0 +1,144 @@
+"""The rule language: where/assert, nested lists, missing fields, functions, templates, Python rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agent.model import Resource, Status
+from agent.rules.engine import RuleSet
+from agent.rules.spec import Rule
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def rule(**kw: object) -> Rule:
+    base = {"id": "t.r.x", "title": "Test rule", "resource": "testkit.widget", "severity": "high",
+            "controls": ["A.8.24"], "assert": "enabled", "message": "{name} failed",
+            "guidance": "Some guidance text.", "remediation": "Fix it."}
+    base.update(kw)
+    return Rule.model_validate(base)
+
+
+def widget(data: dict, **kw: object) -> Resource:
+    return Resource(type="testkit.widget", id=str(kw.get("id", "w1")), name=str(kw.get("name", "w1")), data=data,
+                    region=kw.get("region", "eu-west-1"))  # type: ignore[arg-type]
+
+
+def evaluate(r: Rule, res: Resource):  # type: ignore[no-untyped-def]
+    results = RuleSet([r], now=NOW).evaluate(res)
+    return results[0][1] if results else None
+
+
+def test_assert_truthy_passes_and_falsy_fails() -> None:
+    r = rule()
+    assert evaluate(r, widget({"enabled": True})).status is Status.PASS
+    failed = evaluate(r, widget({"enabled": False}))
+    assert failed.status is Status.FAIL
+    assert failed.message == "w1 failed"
+
+
+@pytest.mark.parametrize("value,expected", [(0, Status.PASS), ("", Status.FAIL), ([], Status.FAIL),
+                                            ({}, Status.FAIL), (None, Status.FAIL), ("x", Status.PASS)])
+def test_jmespath_truthiness(value: object, expected: Status) -> None:
+    assert evaluate(rule(), widget({"enabled": value})).status is expected
+
+
+def test_missing_field_is_a_failed_assertion_not_a_crash() -> None:
+    ev = evaluate(rule(**{"assert": "config.encryption.enabled == `true`"}), widget({}))
+    assert ev.status is Status.FAIL
+
+
+def test_type_error_at_runtime_is_error_not_crash() -> None:
+    ev = evaluate(rule(**{"assert": "length(size) > `1`"}), widget({"size": 5}))
+    assert ev.status is Status.ERROR
+    assert "could not be evaluated" in ev.message
+
+
+def test_where_selects_applicable_resources() -> None:
+    r = rule(where="kind == 'server'")
+    assert evaluate(r, widget({"kind": "db", "enabled": False})) is None
+    assert evaluate(r, widget({"kind": "server", "enabled": False})).status is Status.FAIL
+
+
+def test_nested_lists() -> None:
+    r = rule(**{"assert": "length(groups[].rules[] | [?cidr == '0.0.0.0/0' && port == `22`]) == `0`",
+                "message": "{name} open ports: {groups[].rules[] | [?cidr == '0.0.0.0/0'].port}"})
+    ok = widget({"groups": [{"rules": [{"cidr": "10.0.0.0/8", "port": 22}]}, {"rules": []}]})
+    bad = widget({"groups": [{"rules": [{"cidr": "10.0.0.0/8", "port": 22}]},
+                             {"rules": [{"cidr": "0.0.0.0/0", "port": 22}, {"cidr": "0.0.0.0/0", "port": 443}]}]})
+    assert evaluate(r, ok).status is Status.PASS
+    failed = evaluate(r, bad)
+    assert failed.status is Status.FAIL
+    assert failed.message == "w1 open ports: [22,443]"
+
+
+def test_days_since_and_until_use_the_injected_clock() -> None:
+    r = rule(**{"assert": "days_since(created) <= `90`", "message": "{name} is {days_since(created)} days old"})
+    fresh = (NOW - timedelta(days=10)).isoformat()
+    stale = (NOW - timedelta(days=120)).isoformat().replace("+00:00", "Z")
+    assert evaluate(r, widget({"created": fresh})).status is Status.PASS
+    failed = evaluate(r, widget({"created": stale}))
+    assert failed.status is Status.FAIL and failed.message == "w1 is 120 days old"
+    expiry = rule(**{"assert": "days_until(not_after) > `30`"})
+    assert evaluate(expiry, widget({"not_after": 1800000000})).status is Status.PASS  # epoch seconds, 2027
+    assert evaluate(expiry, widget({"not_after": (NOW + timedelta(days=5)).isoformat()})).status is Status.FAIL
+
+
+def test_not_a_time_is_null_so_comparison_fails_cleanly() -> None:
+    r = rule(**{"assert": "days_since(created) <= `90`"})
+    assert evaluate(r, widget({"created": "N/A"})).status in (Status.FAIL, Status.ERROR)
+
+
+def test_regex_and_contains_any() -> None:
+    r = rule(**{"assert": "regex_match(policy, '^TLS13') && !contains_any(protocols, ['TLSv1', 'SSLv3'])"})
+    assert evaluate(r, widget({"policy": "TLS13-1-2", "protocols": ["TLSv1.2"]})).status is Status.PASS
+    assert evaluate(r, widget({"policy": "TLS13-1-2", "protocols": ["TLSv1"]})).status is Status.FAIL
+
+
+def test_message_template_envelope_fields_and_escapes() -> None:
+    r = rule(message="{{literal}} {name} ({id}) in {region}/{account}: {missing.field}")
+    assert evaluate(r, widget({"enabled": False})).message == "{literal} w1 (w1) in eu-west-1/-: -"
+
+
+def test_custom_pass_message() -> None:
+    r = rule(pass_message="{name} is fine")
+    assert evaluate(r, widget({"enabled": True})).message == "w1 is fine"
+
+
+def test_rules_are_indexed_by_type() -> None:
+    rs = RuleSet([rule(), rule(id="t.r.y", resource="testkit.person")], now=NOW)
+    assert [c.id for c in rs.for_type("testkit.widget")] == ["t.r.x"]
+    assert rs.evaluate(Resource("other.type", "o", "o", {})) == []
+
+
+def test_python_cross_source_rule() -> None:
+    r = Rule.model_validate({
+        "id": "t.leaver", "title": "Leavers", "kind": "python",
+        "function": "tests.support.cross_rules:leaver_has_no_account",
+        "resources": ["testkit.person", "testkit.account"], "severity": "high", "controls": ["A.5.18"],
+        "message": "m", "guidance": "Access ends with employment.", "remediation": "Disable."})
+    rs = RuleSet([r], now=NOW)
+    people = [Resource("testkit.person", "p1", "alice", {"email": "alice@acme.com", "status": "terminated"},
+                       source="hr"),
+              Resource("testkit.person", "p2", "bob", {"email": "bob@acme.com", "status": "active"}, source="hr")]
+    accounts = [Resource("testkit.account", "a1", "alice", {"email": "ALICE@acme.com", "active": True}, source="idp"),
+                Resource("testkit.account", "a2", "bob", {"email": "bob@acme.com", "active": True}, source="idp")]
+    results = {e.resource.id: e for e in rs.evaluate_python(rs.python[0], {"testkit.person": people,
+                                                                            "testkit.account": accounts})}
+    assert results["a1"].status is Status.FAIL and "has left" in results["a1"].message
+    assert results["a2"].status is Status.PASS
+
+
+@pytest.mark.parametrize("bad,needle", [
+    ({"resource": None}, "needs `resource`"),
+    ({"assert": None}, "needs `assert`"),
+    ({"id": "NoDots"}, "dotted lower-case id"),
+    ({"severity": "urgent"}, "severity"),
+    ({"controls": []}, "controls"),
+    ({"kind": "python", "assert": None, "function": "nomodule"}, "function"),
+])
+def test_schema_errors(bad: dict, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        rule(**bad)

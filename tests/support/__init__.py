@@ -1,0 +1,1 @@
+"""Test-only helpers: a file-driven collector and rule packs to drive the pipeline."""

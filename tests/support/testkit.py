@@ -1,0 +1,47 @@
+"""A test-only collector that emits resources described in a JSON file.
+
+The file is re-read on every run, so a test changes "the world" between runs by rewriting it:
+{"resources": [{"type": "testkit.widget", "id": "...", "name": "...", "data": {...}}],
+ "fail": [{"type": "testkit.widget", "message": "AccessDenied", "region": "r1"}],
+ "crash": false}
+Registered through ANNEXA_PLUGINS=tests.support.testkit (the same path third-party plugins use).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from agent.model import Resource
+from collectors.base import Collector, CollectorOptions
+from collectors.registry import register
+
+
+class TestkitOptions(CollectorOptions):
+    world: str
+
+
+@register
+class TestkitCollector(Collector):
+    type = "testkit"
+    resource_types = {
+        "testkit.widget": "a configurable widget",
+        "testkit.person": "a person from an HR roster",
+        "testkit.account": "an account in an identity provider",
+    }
+    Options = TestkitOptions
+
+    def collect(self) -> Iterator[Resource]:
+        world = json.loads(Path(self.ctx.options.world).read_text())
+        if world.get("crash"):
+            raise RuntimeError("simulated collector crash")
+        for err in world.get("fail", []):
+            self.ctx.report_error(err["type"], err["message"], account=err.get("account"),
+                                  region=err.get("region"))
+        seen = self.ctx.cursor.get("seen", 0)
+        for item in world.get("resources", []):
+            self.ctx.progress.update(f"reading {item['id']}")
+            yield Resource(type=item["type"], id=item["id"], name=item.get("name", item["id"]),
+                           data=item.get("data", {}), account=item.get("account"), region=item.get("region"))
+        self.ctx.cursor.set("seen", seen + len(world.get("resources", [])))
