@@ -63,6 +63,10 @@ class RunResult:
         return EXIT_OK
 
 
+class RunInterrupted(Exception):
+    """The run was asked to stop (SIGTERM in the daemon); the store holds a run marked incomplete."""
+
+
 class RunObserver:
     """Progress hooks; the CLI renders them as a rich display or as log lines."""
 
@@ -89,13 +93,15 @@ class Runner:
     def __init__(self, config: Config, store: EvidenceStore, rules: RuleSet, *,
                  observer: RunObserver | None = None,
                  finding_hook: Callable[[Finding], Finding] | None = None,
-                 http_factory: Callable[[SourceConfig], Callable[..., Any]] | None = None):
+                 http_factory: Callable[[SourceConfig], Callable[..., Any]] | None = None,
+                 stop_event: threading.Event | None = None):
         self.config = config
         self.store = store
         self.rules = rules
         self.observer = observer or RunObserver()
         self.finding_hook = finding_hook or (lambda f: f)
         self.http_factory = http_factory or default_http_factory
+        self.stop_event = stop_event or threading.Event()
 
     # -- helpers ---------------------------------------------------------------------------
     def _finding(self, compiled: CompiledRule, ev: Evaluation, evidence: str | None) -> Finding:
@@ -165,7 +171,12 @@ class Runner:
                                  name=f"collect-{src.name}").start()
             pending = len(sources)
             while pending:
-                name, item = items.get()
+                try:
+                    name, item = items.get(timeout=0.25)
+                except queue.Empty:
+                    if self.stop_event.is_set():
+                        raise RunInterrupted("stop requested") from None
+                    continue
                 summary = summaries[name]
                 if item is _DONE:
                     pending -= 1
@@ -176,6 +187,8 @@ class Runner:
                             self._record(recorders[name], summary, finding)
                     continue
                 self._consume(recorders[name], summary, item, kept)
+                if self.stop_event.is_set():
+                    raise RunInterrupted("stop requested")
             self._python_rules(sources, summaries, recorders, kept)
             for src in sources:
                 ctx = contexts[src.name]
@@ -185,7 +198,7 @@ class Runner:
             status = "partial" if any(s.errors for s in summaries.values()) else "complete"
             manifest = self.store.seal_run(run_id, status)
             return RunResult(run_id, status, summaries, manifest)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, RunInterrupted):
             stop.set()
             self._drain(items)
             for rec in recorders.values():
