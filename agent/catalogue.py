@@ -345,9 +345,10 @@ def parse_catalogue(
 
     Raises CatalogueDataError naming the file, the control and the field at fault.
     """
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: same result, faster
     try:
-        control_data = yaml.safe_load(controls_yaml)
-        legacy_data = yaml.safe_load(legacy_yaml)
+        control_data = yaml.load(controls_yaml, Loader=loader)
+        legacy_data = yaml.load(legacy_yaml, Loader=loader)
     except yaml.YAMLError as exc:
         raise CatalogueDataError(f"catalogue data is not valid YAML: {exc}") from exc
 
