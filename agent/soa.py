@@ -1,0 +1,280 @@
+"""Statement of Applicability: which Annex A controls apply, why, how far they are implemented, who owns them.
+
+The SoA lives in a YAML file (``soa:`` in annexa.yaml) keyed by control id::
+
+    controls:
+      A.5.1: {applicable: true, implementation: implemented, owner: CISO, justification: "..."}
+      A.7.4: {applicable: false, justification: "No physical premises; fully remote company"}
+
+Controls the file does not list are applicable, with no justification, implementation or owner.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from agent.catalogue import Catalogue, UnknownControlError, normalise_control_id
+from agent.errors import InputError
+from agent.yamlfile import LineDict, load_yaml_file, load_yaml_text
+
+if TYPE_CHECKING:
+    from agent.status import ControlState
+
+IMPLEMENTATION_STATES = ("implemented", "partially", "planned", "not_implemented")
+ENTRY_KEYS = ("applicable", "implementation", "owner", "justification")
+
+SOA_COLUMNS = ("id", "title", "theme", "applicable", "justification", "implementation", "owner", "status",
+               "rules", "passing", "failing", "errors", "excepted", "manual_evidence")
+
+
+@dataclass(frozen=True)
+class SoaEntry:
+    control: str
+    applicable: bool
+    justification: str | None
+    implementation: str | None
+    owner: str | None
+
+
+def default_entry(control_id: str) -> SoaEntry:
+    """What a control not listed in the SoA means: applicable, nothing else stated."""
+    return SoaEntry(control=control_id, applicable=True, justification=None, implementation=None, owner=None)
+
+
+def default_soa(catalogue: Catalogue) -> dict[str, SoaEntry]:
+    """Every control applicable: the SoA used when none is configured."""
+    return {c.id: default_entry(c.id) for c in catalogue.controls}
+
+
+def load_soa(path: Path, catalogue: Catalogue) -> dict[str, SoaEntry]:
+    """Load and validate an SoA file; the result has an entry for each of the 93 controls, in catalogue order.
+
+    Raises InputError (exit 2) naming the file, the line and the field for any mistake.
+    """
+    return parse_soa(load_yaml_file(path), str(path), catalogue)
+
+
+def parse_soa_text(text: str, source: str, catalogue: Catalogue) -> dict[str, SoaEntry]:
+    return parse_soa(load_yaml_text(text, source), source, catalogue)
+
+
+def _line(node: Any, key: Any = None) -> int | None:
+    if isinstance(node, LineDict):
+        if key is not None and key in node.key_lines:
+            return node.key_lines[key]
+        return node.line or None
+    return None
+
+
+def _text_or_none(value: Any, source: str, line: int | None, field: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InputError(source, "must be a text value", line=line, field=field)
+    text = str(value).strip()
+    return text or None
+
+
+def _resolve_id(key: Any, source: str, line: int | None, catalogue: Catalogue) -> str:
+    field = f"controls.{key}"
+    try:
+        cid = normalise_control_id(str(key))
+    except UnknownControlError as exc:
+        raise InputError(source, str(exc), line=line, field=field) from None
+    if cid in catalogue:
+        return cid
+    legacy = catalogue.legacy_control(cid)
+    if legacy is not None:
+        raise InputError(source, f"{cid} is an ISO 27001:2013 control ({legacy.title}); "
+                         f"the SoA uses 2022 ids: write {', '.join(legacy.maps_to)} instead",
+                         line=line, field=field)
+    raise InputError(source, f"unknown control id {key!r}: expected an ISO 27001:2022 Annex A id "
+                     "such as A.5.1 or A.8.34", line=line, field=field)
+
+
+def _parse_entry(cid: str, key: Any, value: Any, source: str, line: int | None) -> SoaEntry:
+    field = f"controls.{key}"
+    if value is None:
+        return default_entry(cid)
+    if not isinstance(value, Mapping):
+        raise InputError(source, "must be a mapping such as {applicable: true, implementation: planned}",
+                         line=line, field=field)
+    for k in value:
+        if k not in ENTRY_KEYS:
+            raise InputError(source, f"unknown key {k!r}: allowed keys are {', '.join(ENTRY_KEYS)}",
+                             line=_line(value, k) or line, field=f"{field}.{k}")
+    applicable = value.get("applicable", True)
+    if not isinstance(applicable, bool):
+        raise InputError(source, "must be true or false", line=_line(value, "applicable") or line,
+                         field=f"{field}.applicable")
+    impl_line = _line(value, "implementation") or line
+    implementation = _text_or_none(value.get("implementation"), source, impl_line, f"{field}.implementation")
+    if implementation is not None and implementation not in IMPLEMENTATION_STATES:
+        raise InputError(source, f"{implementation!r} is not one of {', '.join(IMPLEMENTATION_STATES)}",
+                         line=impl_line, field=f"{field}.implementation")
+    owner = _text_or_none(value.get("owner"), source, _line(value, "owner") or line, f"{field}.owner")
+    justification = _text_or_none(value.get("justification"), source, _line(value, "justification") or line,
+                                  f"{field}.justification")
+    if not applicable and justification is None:
+        raise InputError(source, f"control {cid} is marked not applicable but has no justification; "
+                         "an excluded control needs a justification for the auditor",
+                         line=line, field=f"{field}.justification")
+    return SoaEntry(control=cid, applicable=applicable, justification=justification,
+                    implementation=implementation, owner=owner)
+
+
+def parse_soa(document: Any, source: str, catalogue: Catalogue) -> dict[str, SoaEntry]:
+    """Validate a parsed SoA document (see the module docstring for the format)."""
+    if document is None:
+        return default_soa(catalogue)
+    if not isinstance(document, Mapping):
+        raise InputError(source, "the SoA must be a mapping with a 'controls' key", line=_line(document))
+    for k in document:
+        if k != "controls":
+            raise InputError(source, "unknown key: the SoA file has only 'controls'", line=_line(document, k),
+                             field=str(k))
+    controls = document.get("controls")
+    if controls is None:
+        return default_soa(catalogue)
+    if not isinstance(controls, Mapping):
+        raise InputError(source, "must be a mapping of control id to entry", line=_line(document, "controls"),
+                         field="controls")
+    found: dict[str, SoaEntry] = {}
+    for key, value in controls.items():
+        line = _line(controls, key)
+        cid = _resolve_id(key, source, line, catalogue)
+        if cid in found:
+            raise InputError(source, f"{cid} is listed twice (ids like 5.1 and A.5.1 name the same control)",
+                             line=line, field=f"controls.{key}")
+        found[cid] = _parse_entry(cid, key, value, source, line)
+    return {c.id: found.get(c.id) or default_entry(c.id) for c in catalogue.controls}
+
+
+def _yaml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def starter_soa_text(catalogue: Catalogue | None = None) -> str:
+    """The commented starter SoA: every control applicable and planned, owner empty."""
+    if catalogue is None:
+        from agent.catalogue import load_catalogue
+
+        catalogue = load_catalogue()
+    lines = [
+        "# Statement of Applicability (ISO/IEC 27001:2022, clause 6.1.3 d).",
+        "# One entry per Annex A control. Keys:",
+        "#   applicable:     true | false   (false needs a justification)",
+        f"#   implementation: {' | '.join(IMPLEMENTATION_STATES)}",
+        "#   owner:          who is accountable for the control",
+        "#   justification:  why the control is included or excluded",
+        "# Controls missing from this file count as applicable with no justification.",
+        "# Example exclusion:",
+        '#   A.7.4: {applicable: false, justification: "No premises of our own; everyone works remotely"}',
+        "controls:",
+    ]
+    theme = None
+    for control in catalogue.controls:
+        if control.theme != theme:
+            theme = control.theme
+            lines.append(f"  # --- {theme} controls")
+        lines.append(f"  {control.id}: {{applicable: true, implementation: planned, owner: \"\"}}"
+                     f"  # {control.title}")
+    return "\n".join(lines) + "\n"
+
+
+def write_starter_soa(path: Path) -> None:
+    """Write the commented starter SoA listing all 93 controls."""
+    Path(path).write_text(starter_soa_text(), encoding="utf-8")
+
+
+def soa_rows(states: Sequence[ControlState],
+             soa: Mapping[str, SoaEntry] | None = None) -> list[dict[str, Any]]:
+    """One row per control for the SoA export, with the control's current evidence status.
+
+    ``states`` come from ``agent.posture.posture``; applicability and justification are taken from
+    the states (which already reflect the SoA), implementation and owner from ``soa``.
+    """
+    rows: list[dict[str, Any]] = []
+    for state in states:
+        c = state.control
+        entry = (soa or {}).get(c.id)
+        rows.append({
+            "id": c.id, "title": c.title, "theme": c.theme,
+            "applicable": state.applicable,
+            "justification": state.justification if state.justification is not None
+            else (entry.justification if entry else None),
+            "implementation": entry.implementation if entry else None,
+            "owner": entry.owner if entry else None,
+            "status": state.status, "rules": len(state.rules),
+            "passing": state.passing, "failing": state.failing, "errors": state.errors,
+            "excepted": state.excepted, "manual_evidence": state.manual.current,
+        })
+    return rows
+
+
+def export_value(value: Any) -> str | int | float:
+    """How a row value is written to CSV and XLSX (same text in both): booleans are yes/no, None is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def write_soa_csv(rows: Iterable[Mapping[str, Any]], out: Path | str | IO[str]) -> None:
+    """Write the SoA rows as CSV (header + one line per control) to a path or a text stream."""
+    if isinstance(out, str | Path):
+        with open(out, "w", encoding="utf-8", newline="") as fh:
+            write_soa_csv(rows, fh)
+        return
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SOA_COLUMNS)
+    for row in rows:
+        writer.writerow([export_value(row.get(col)) for col in SOA_COLUMNS])
+
+
+def soa_csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
+    buf = io.StringIO()
+    write_soa_csv(rows, buf)
+    return buf.getvalue()
+
+
+_WIDTHS = {"id": 9, "title": 48, "theme": 15, "justification": 60, "implementation": 16, "owner": 20,
+           "status": 15}
+
+
+def write_soa_xlsx(rows: Iterable[Mapping[str, Any]], path: Path | str) -> None:
+    """Write the SoA rows as an Excel sheet (bold frozen header, filter, widths); values as in the CSV."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Statement of Applicability"
+    ws.append(list(SOA_COLUMNS))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    count = 0
+    for row in rows:
+        ws.append([export_value(row.get(col)) for col in SOA_COLUMNS])
+        count += 1
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for index, col in enumerate(SOA_COLUMNS, start=1):
+        letter = get_column_letter(index)
+        ws.column_dimensions[letter].width = _WIDTHS.get(col, max(len(col) + 2, 10))
+        if col in ("title", "justification"):
+            for cell in ws[letter][1:]:
+                cell.alignment = wrap
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(SOA_COLUMNS))}{count + 1}"
+    wb.save(str(path))
