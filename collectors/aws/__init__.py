@@ -1,0 +1,159 @@
+"""The AWS collector: accounts × regions × services, concurrently, read-only.
+
+Fan-out (which accounts, which regions) is separate from fetching (one service in one scope).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from agent.model import Resource
+from collectors.aws.scope import AwsScope, RunCache, describe_error
+from collectors.aws.services import ServiceSpec, all_services, resource_types
+from collectors.aws.session import AccountSession, CallRecorder, assume_role_session, base_session
+from collectors.base import Collector, CollectorOptions
+
+ACCOUNT_ID_LEN = 12
+
+
+class AwsOptions(CollectorOptions):
+    regions: list[str] | Literal["all"] | None = None
+    accounts: Literal["current", "organization"] | list[str] = "current"
+    role_name: str = "AnnexaReadOnly"
+    external_id: str | None = None
+    max_workers: int = Field(default=16, ge=1, le=64)
+    services: list[str] | None = None
+    exclude_services: list[str] = Field(default_factory=list)
+    events_lookback_days: int = Field(default=90, ge=1, le=90)
+
+    @field_validator("accounts")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for item in value:
+                if not (isinstance(item, str) and item.isdigit() and len(item) == ACCOUNT_ID_LEN):
+                    raise ValueError(f"account ids are 12 digits (got {item!r})")
+        return value
+
+
+class AwsCollector(Collector):
+    type = "aws"
+    resource_types: ClassVar[dict[str, str]] = resource_types()
+    Options = AwsOptions
+
+    recorder: CallRecorder | None = None  # last run's API-call counts (bench, policy coverage test)
+
+    def collect(self) -> Iterator[Resource]:
+        opts: AwsOptions = self.ctx.options
+        recorder = CallRecorder()
+        type(self).recorder = recorder
+        out: queue.Queue[Any] = queue.Queue(maxsize=2000)
+        done = object()
+
+        def work() -> None:
+            try:
+                self._fan_out(opts, recorder, out)
+            except Exception as exc:  # no credentials at all, STS unreachable: every type is an error
+                for rtype in self.resource_types:
+                    self.ctx.report_error(rtype, describe_error(exc))
+            finally:
+                out.put(done)
+
+        threading.Thread(target=work, daemon=True, name=f"aws-{self.ctx.name}").start()
+        while True:
+            item = out.get()
+            if item is done:
+                return
+            yield item
+
+    # -- fan-out ---------------------------------------------------------------------------
+    def _fan_out(self, opts: AwsOptions, recorder: CallRecorder, out: queue.Queue[Any]) -> None:
+        base = base_session()
+        home = AccountSession(base, "", recorder)
+        identity = home.client("sts", "us-east-1").get_caller_identity()
+        current = identity["Account"]
+        partition = identity["Arn"].split(":")[1]
+        home.account_id = current
+        cache = RunCache()
+        accounts = self._accounts(opts, home, current, partition, recorder, out)
+        regions = self._regions(opts, home)
+        services = [s for s in all_services()
+                    if (opts.services is None or s.name in opts.services) and s.name not in opts.exclude_services]
+        limits: dict[tuple[str, str], threading.BoundedSemaphore] = {}
+        tasks: list[tuple[AccountSession, str | None, ServiceSpec]] = []
+        for account in accounts:
+            for spec in services:
+                limits[(account.account_id, spec.name)] = threading.BoundedSemaphore(spec.concurrency)
+                for region in ([None] if spec.global_ else regions):
+                    tasks.append((account, region, spec))
+        self.ctx.progress.update(f"{len(accounts)} accounts × {len(regions)} regions, {len(tasks)} tasks")
+
+        def run_task(account: AccountSession, region: str | None, spec: ServiceSpec) -> None:
+            scope = AwsScope(account, region, partition, cache, self.ctx.report_error,
+                             home_region=regions[0] if regions else "us-east-1")
+            scope.cursor = self.ctx.cursor  # type: ignore[attr-defined]
+            scope.options = opts  # type: ignore[attr-defined]
+            with limits[(account.account_id, spec.name)]:
+                try:
+                    for resource in spec.collect(scope):
+                        out.put(resource)
+                except Exception as exc:  # a bug or unexpected failure in one service: only its types fail
+                    self.ctx.logger.exception("aws service %s failed", spec.name)
+                    for rtype in spec.resource_types:
+                        scope.fail(rtype, exc)
+
+        with ThreadPoolExecutor(max_workers=opts.max_workers, thread_name_prefix="aws") as pool:
+            for future in [pool.submit(run_task, *t) for t in tasks]:
+                future.result()
+
+    def _accounts(self, opts: AwsOptions, home: AccountSession, current: str, partition: str,
+                  recorder: CallRecorder, out: queue.Queue[Any]) -> list[AccountSession]:
+        if opts.accounts == "current":
+            out.put(Resource("aws.account", f"arn:{partition}:organizations::{current}:account/{current}", current,
+                             {"Id": current, "Source": "sts"}, account=current))
+            return [home]
+        if opts.accounts == "organization":
+            listed = []
+            try:
+                paginator = home.client("organizations", "us-east-1").get_paginator("list_accounts")
+                for page in paginator.paginate():
+                    listed.extend(page.get("Accounts", []))
+            except Exception as exc:
+                self.ctx.report_error("aws.account", describe_error(exc), account=current)
+                return [home]
+            for acct in listed:
+                out.put(Resource("aws.account", acct.get("Arn") or f"arn:{partition}:organizations::{current}:"
+                                 f"account/{acct['Id']}", acct.get("Name") or acct["Id"], acct, account=acct["Id"]))
+            wanted = [a["Id"] for a in listed if a.get("Status", "ACTIVE") == "ACTIVE"]
+        else:
+            wanted = list(opts.accounts)
+        sessions: list[AccountSession] = []
+        for account_id in wanted:
+            if account_id == current:
+                sessions.append(home)
+                continue
+            try:
+                session = assume_role_session(home.session, account_id, opts.role_name, opts.external_id, partition)
+            except Exception as exc:
+                message = f"cannot assume {opts.role_name} in {account_id}: {describe_error(exc)}"
+                for rtype in self.resource_types:
+                    if rtype != "aws.account":
+                        self.ctx.report_error(rtype, message, account=account_id)
+                continue
+            sessions.append(AccountSession(session, account_id, recorder))
+        return sessions
+
+    def _regions(self, opts: AwsOptions, home: AccountSession) -> list[str]:
+        if opts.regions == "all":
+            resp = home.client("ec2", "us-east-1").describe_regions(
+                Filters=[{"Name": "opt-in-status", "Values": ["opt-in-not-required", "opted-in"]}])
+            return sorted(r["RegionName"] for r in resp["Regions"])
+        if opts.regions:
+            return list(opts.regions)
+        return [home.session.region_name or "us-east-1"]

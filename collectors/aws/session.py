@@ -1,0 +1,74 @@
+"""boto3 sessions for each account: the default credential chain, or AssumeRole into members.
+
+Every session gets the read-only guard, an API-call recorder and adaptive retries. Clients are
+created once per (account, region, service) and shared by the threads of a run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from collectors.aws import guard
+
+RETRY_CONFIG = {"mode": "adaptive", "max_attempts": 8}
+
+
+class CallRecorder:
+    """Counts API calls by `service:Operation` (for the bench and the IAM policy coverage test)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, model: Any = None, **_: Any) -> None:
+        service = model.service_model.service_id.hyphenize() if model is not None else "?"
+        prefix = model.service_model.signing_name if model is not None else service
+        with self._lock:
+            self.calls[f"{prefix}:{model.name if model is not None else '?'}"] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+class AccountSession:
+    """One account's boto3 session and its cached clients."""
+
+    def __init__(self, session: boto3.Session, account_id: str, recorder: CallRecorder, *, max_pool: int = 20):
+        self.session = session
+        self.account_id = account_id
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._lock = threading.Lock()
+        self._config = BotoConfig(retries=dict(RETRY_CONFIG), max_pool_connections=max_pool,
+                                  connect_timeout=10, read_timeout=60, user_agent_extra="annexa")
+        guard.install(session)
+        session.events.register("before-call.*.*", recorder, unique_id="annexa-call-recorder")
+
+    def client(self, service: str, region: str | None) -> Any:
+        key = (service, region)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self.session.client(service, region_name=region, config=self._config)
+            return self._clients[key]
+
+
+def base_session(region: str | None = None) -> boto3.Session:
+    """The default credential chain (env, profile, SSO, IRSA); AWS_ENDPOINT_URL is honoured by botocore."""
+    return boto3.Session(region_name=region or "us-east-1")
+
+
+def assume_role_session(base: boto3.Session, account_id: str, role_name: str, external_id: str | None,
+                        partition: str = "aws", region: str = "us-east-1") -> boto3.Session:
+    sts = base.client("sts", region_name=region, config=BotoConfig(retries=dict(RETRY_CONFIG)))
+    params: dict[str, Any] = {"RoleArn": f"arn:{partition}:iam::{account_id}:role/{role_name}",
+                              "RoleSessionName": "annexa-readonly", "DurationSeconds": 3600}
+    if external_id:
+        params["ExternalId"] = external_id
+    creds = sts.assume_role(**params)["Credentials"]
+    return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                         aws_session_token=creds["SessionToken"], region_name=region)
