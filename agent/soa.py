@@ -23,6 +23,7 @@ from agent.errors import InputError
 from agent.yamlfile import LineDict, load_yaml_file, load_yaml_text
 
 if TYPE_CHECKING:
+    from agent.config import Config
     from agent.status import ControlState
 
 IMPLEMENTATION_STATES = ("implemented", "partially", "planned", "not_implemented")
@@ -57,6 +58,17 @@ def load_soa(path: Path, catalogue: Catalogue) -> dict[str, SoaEntry]:
     Raises InputError (exit 2) naming the file, the line and the field for any mistake.
     """
     return parse_soa(load_yaml_file(path), str(path), catalogue)
+
+
+def configured_soa(config: Config, catalogue: Catalogue) -> dict[str, SoaEntry]:
+    """The SoA named by the config (``soa:``), or every control applicable when none is configured or found.
+
+    A missing file is treated like posture does (no exclusions), so reports and posture always agree.
+    """
+    path = config.soa_path
+    if path is None or not Path(path).exists():
+        return default_soa(catalogue)
+    return load_soa(path, catalogue)
 
 
 def parse_soa_text(text: str, source: str, catalogue: Catalogue) -> dict[str, SoaEntry]:
