@@ -40,7 +40,9 @@ def execute_run(app: App, sources: tuple[str, ...] = (), shard: str | None = Non
     except ImportError:
         pass
     else:
-        hook = finding_hook_from_config(cfg)
+        from agent import clock
+
+        hook = finding_hook_from_config(cfg, rules=app.rules, now=clock.now())
     observer = make_observer(quiet)
     runner = Runner(cfg, store, RuleSet(app.active_rules()), observer=observer, finding_hook=hook)
     if isinstance(observer, RichObserver):
