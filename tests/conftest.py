@@ -82,6 +82,7 @@ class World:
         self.resources: list[dict[str, Any]] = []
         self.fail: list[dict[str, Any]] = []
         self.crash = False
+        self.sleep = 0.0
         self.save()
 
     def add(self, type_: str, id_: str, data: dict[str, Any], **extra: Any) -> World:
@@ -94,7 +95,8 @@ class World:
         return self.save()
 
     def save(self) -> World:
-        self.path.write_text(json.dumps({"resources": self.resources, "fail": self.fail, "crash": self.crash}))
+        self.path.write_text(json.dumps({"resources": self.resources, "fail": self.fail, "crash": self.crash,
+                                         "sleep": self.sleep}))
         return self
 
 

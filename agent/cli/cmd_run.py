@@ -10,7 +10,7 @@ import click
 from agent.cli.app import App, pass_app
 from agent.cli.output import emit_json
 from agent.cli.progress import RichObserver, make_observer
-from agent.runner import RunResult, Runner, select_sources
+from agent.runner import Runner, RunResult, select_sources
 
 SHARD = re.compile(r"^(\d+)/(\d+)$")
 

@@ -61,8 +61,8 @@ def emit_table(rows: Iterable[dict[str, Any]], columns: Sequence[str], *, title:
         click.echo("(nothing to show)", err=True)
 
 
-def emit(rows: list[dict[str, Any]], fmt: str, *, table_columns: Sequence[str], csv_columns: Sequence[str] | None = None,
-         title: str | None = None) -> None:
+def emit(rows: list[dict[str, Any]], fmt: str, *, table_columns: Sequence[str],
+         csv_columns: Sequence[str] | None = None, title: str | None = None) -> None:
     if fmt == "json":
         emit_json(rows)
     elif fmt == "csv":

@@ -1,4 +1,4 @@
-"""The AWS collector: accounts × regions × services, concurrently, read-only.
+"""The AWS collector: accounts x regions x services, concurrently, read-only.
 
 Fan-out (which accounts, which regions) is separate from fetching (one service in one scope).
 """
@@ -92,7 +92,7 @@ class AwsCollector(Collector):
                 limits[(account.account_id, spec.name)] = threading.BoundedSemaphore(spec.concurrency)
                 for region in ([None] if spec.global_ else regions):
                     tasks.append((account, region, spec))
-        self.ctx.progress.update(f"{len(accounts)} accounts × {len(regions)} regions, {len(tasks)} tasks")
+        self.ctx.progress.update(f"{len(accounts)} accounts x {len(regions)} regions, {len(tasks)} tasks")
 
         def run_task(account: AccountSession, region: str | None, spec: ServiceSpec) -> None:
             scope = AwsScope(account, region, partition, cache, self.ctx.report_error,

@@ -75,7 +75,7 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
 def test_duplicate_ids_across_files(tmp_path: Path) -> None:
     write(tmp_path, GOOD, "a.yaml")
     write(tmp_path, GOOD, "b.yaml")
-    with pytest.raises(RuleError, match="duplicate rule id testkit.widget.encrypted_x"):
+    with pytest.raises(RuleError, match=r"duplicate rule id testkit\.widget\.encrypted_x"):
         load(tmp_path)
 
 
