@@ -160,15 +160,33 @@ def _find_secrets(doc: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | Non
     return None
 
 
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "is-instance"}
+
+
+def clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop pydantic's union-branch tags (e.g. "literal['a','b']", "list[str]") from a location."""
+    return tuple(p for p in loc if isinstance(p, int) or ("[" not in p and "(" not in p and p not in _TYPE_TAGS))
+
+
+def explain(errors: list[Any]) -> tuple[tuple[Any, ...], str, str]:
+    """(location, message, type) for the first error; union alternatives are merged into one message."""
+    first = errors[0]
+    loc = clean_loc(tuple(first["loc"]))
+    alternatives = [e for e in errors if clean_loc(tuple(e["loc"]))[: len(loc)] == loc]
+    if len(alternatives) > 1:
+        msgs = list(dict.fromkeys(e["msg"].removeprefix("Value error, ") for e in alternatives))
+        return loc, "; or ".join(msgs) + f" (got {first.get('input')!r})", "union"
+    return loc, first["msg"].removeprefix("Value error, "), first["type"]
+
+
 def _validation_error(file: str, doc: Any, exc: ValidationError) -> ConfigError:
-    err = exc.errors()[0]
-    loc = tuple(err["loc"])
-    msg = err["msg"]
+    loc, msg, etype = explain(exc.errors())
+    err = {"type": etype, "msg": msg, "input": exc.errors()[0].get("input")}
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     elif err["type"] == "missing":
         msg = "required key is missing"
-    elif "input" in err and err["type"] not in ("value_error",):
+    elif err["type"] not in ("value_error", "union"):
         msg = f"{msg} (got {err['input']!r})"
     return ConfigError(file, msg, line=line_of(doc, loc), field=dotted(loc))
 
@@ -194,9 +212,9 @@ def _check_sources(file: str, doc: Any, sources: list[SourceConfig]) -> None:
             try:
                 model.model_validate(src.options())
             except ValidationError as exc:
-                err = exc.errors()[0]
-                sub = tuple(err["loc"])
-                msg = "unknown key for this source type" if err["type"] == "extra_forbidden" else err["msg"]
+                sub, msg, etype = explain(exc.errors())
+                if etype == "extra_forbidden":
+                    msg = "unknown key for this source type"
                 raise ConfigError(file, msg, line=line_of(doc, (*loc, *sub)), field=dotted((*loc, *sub))) from None
 
 

@@ -32,14 +32,19 @@ class AwsOptions(CollectorOptions):
     exclude_services: list[str] = Field(default_factory=list)
     events_lookback_days: int = Field(default=90, ge=1, le=90)
 
-    @field_validator("accounts")
+    @field_validator("accounts", mode="before")
     @classmethod
     def _ids(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            for item in value:
-                if not (isinstance(item, str) and item.isdigit() and len(item) == ACCOUNT_ID_LEN):
-                    raise ValueError(f"account ids are 12 digits (got {item!r})")
-        return value
+        """Account ids are 12-digit strings; YAML reads unquoted ids as numbers (losing leading zeros)."""
+        if not isinstance(value, list):
+            return value
+        out = []
+        for item in value:
+            text = str(item).zfill(ACCOUNT_ID_LEN) if isinstance(item, int) and not isinstance(item, bool) else item
+            if not (isinstance(text, str) and text.isdigit() and len(text) == ACCOUNT_ID_LEN):
+                raise ValueError(f"account ids are 12 digits (got {item!r})")
+            out.append(text)
+        return out
 
 
 class AwsCollector(Collector):

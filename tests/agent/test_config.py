@@ -1,0 +1,99 @@
+"""annexa.yaml validation: every error names the file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import load_config
+from agent.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "annexa.yaml"
+    path.write_text(text)
+    return path
+
+
+def error_for(tmp_path: Path, text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    return info.value
+
+
+def test_defaults_and_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "sources: []\n"))
+    assert cfg.store_url == f"sqlite:///{(tmp_path / 'annexa.db').resolve()}"
+    assert cfg.evidence_dir == str((tmp_path / "evidence").resolve())
+    assert cfg.metrics.listen == "127.0.0.1:9464"
+
+
+def test_env_store_url_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANNEXA_STORE_URL", "postgresql+psycopg://u@db/annexa")
+    assert load_config(write(tmp_path, "store: {url: 'sqlite:///x.db'}\n")).store_url.startswith("postgresql")
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "store:\n  url: sqlite:///a.db\nsorces: []\n")
+    assert (err.line, err.field) == (3, "sorces") and "unknown key" in str(err)
+
+
+def test_unknown_source_type_lists_known_types(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "sources:\n  - name: x\n    type: awz\n")
+    assert err.line == 3 and err.field == "sources[0].type"
+    assert "unknown source type 'awz'" in str(err) and "aws" in str(err)
+
+
+def test_type_specific_keys_are_validated_by_the_collector(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "sources:\n  - name: a\n    type: aws\n    regions: [us-east-1]\n    acounts: x\n")
+    assert err.line == 5 and err.field == "sources[0].acounts"
+    err = error_for(tmp_path, "sources:\n  - name: a\n    type: aws\n    accounts: [1234567890123]\n")
+    assert err.line == 4 and "12 digits" in str(err)
+
+
+def test_bad_cron_schedule(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "sources:\n  - name: a\n    type: aws\n    schedule: '61 * * * *'\n")
+    assert err.line == 4 and "cron" in str(err)
+
+
+def test_duplicate_source_names(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "sources:\n  - {name: a, type: aws}\n  - {name: a, type: aws}\n")
+    assert err.line == 3 and "duplicate source name" in str(err)
+
+
+def test_secrets_in_the_file_are_refused(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "sources:\n  - name: gh\n    type: aws\n    token: ghp_123secret\n")
+    assert err.line == 4 and "token_env" in str(err)
+    assert "ghp_123secret" not in str(err)
+
+
+def test_yaml_syntax_error(tmp_path: Path) -> None:
+    with pytest.raises(Exception) as info:
+        load_config(write(tmp_path, "sources:\n  - name: [a\n"))
+    assert "annexa.yaml:" in str(info.value) and "invalid YAML" in str(info.value)
+
+
+def test_explicit_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_bad_listen_address(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "metrics:\n  listen: localhost\n")
+    assert err.field == "metrics.listen" and err.line == 2
+
+
+def test_unquoted_account_ids_keep_leading_zeros(tmp_path: Path) -> None:
+    text = "sources:\n  - name: a\n    type: aws\n    accounts: [012345678901, 123456789012]\n"
+    cfg = load_config(write(tmp_path, text))
+    from collectors.aws import AwsOptions
+
+    opts = AwsOptions.model_validate(cfg.sources[0].options())
+    assert opts.accounts == ["012345678901", "123456789012"]
+
+
+def test_union_errors_are_one_readable_line(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "sources:\n  - name: a\n    type: aws\n    accounts: everything\n")
+    assert err.field == "sources[0].accounts" and "literal" not in str(err)
+    assert "'current'" in str(err) and "everything" in str(err)
