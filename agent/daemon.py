@@ -184,7 +184,9 @@ class Daemon:
         except ImportError:
             pass
         else:
-            hook = finding_hook_from_config(cfg)
+            from agent import clock
+
+            hook = finding_hook_from_config(cfg, rules=self.app.rules, now=clock.now())
         runner = Runner(cfg, self.store, RuleSet(self.app.active_rules()), observer=LogObserver(),
                         finding_hook=hook, stop_event=self.stop_event)
         if self._running is not None:
