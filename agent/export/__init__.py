@@ -1,0 +1,1 @@
+"""The auditor export bundle: `annexa export` writes it, `annexa verify FILE.zip` checks it."""

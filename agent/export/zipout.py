@@ -1,0 +1,139 @@
+"""Writing the bundle zip: every entry is hashed while it is written, nothing is held whole in memory.
+
+The zip is built in a hidden temporary file next to the destination and moved into place only when
+complete, so a failed or empty export never leaves a zip behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, BinaryIO
+
+CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    sha256: str  # hex
+    size: int
+
+
+class _HashingSink(io.RawIOBase):
+    """A write-only stream that forwards to a zip entry and hashes what passes through."""
+
+    def __init__(self, target: BinaryIO):
+        self.target = target
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(data).cast("B")
+        self.target.write(view)
+        self.hash.update(view)
+        self.size += len(view)
+        return len(view)
+
+
+class BundleWriter:
+    """A zip open for writing whose entries are recorded with their SHA-256 and size."""
+
+    def __init__(self, out: Path, when: datetime):
+        self.out = Path(out)
+        self.date_time = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
+        fd, tmp = tempfile.mkstemp(dir=self.out.parent, prefix=f".{self.out.name}.", suffix=".partial")
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+        self.files: list[FileEntry] = []
+        self._names: set[str] = set()
+
+    def _info(self, name: str) -> zipfile.ZipInfo:
+        if name in self._names:
+            raise ValueError(f"duplicate bundle entry {name!r}")
+        self._names.add(name)
+        info = zipfile.ZipInfo(name, self.date_time)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        return info
+
+    def has(self, name: str) -> bool:
+        return name in self._names
+
+    @contextlib.contextmanager
+    def open_binary(self, name: str) -> Iterator[BinaryIO]:
+        with self.zip.open(self._info(name), "w", force_zip64=True) as raw:
+            sink = _HashingSink(raw)
+            buffered = io.BufferedWriter(sink, CHUNK)
+            yield buffered  # type: ignore[misc]
+            buffered.flush()
+            buffered.close()  # closes only the sink, never the zip entry's stream
+            self.files.append(FileEntry(name, sink.hash.hexdigest(), sink.size))
+
+    @contextlib.contextmanager
+    def open_text(self, name: str) -> Iterator[IO[str]]:
+        """A UTF-8 text stream into the entry (newline="" so the csv module controls line ends)."""
+        with self.open_binary(name) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
+            yield text
+            text.flush()
+            text.detach()
+
+    def write_bytes(self, name: str, data: bytes) -> FileEntry:
+        with self.open_binary(name) as fh:
+            fh.write(data)
+        return self.files[-1]
+
+    def write_text(self, name: str, text: str) -> FileEntry:
+        return self.write_bytes(name, text.encode("utf-8"))
+
+    def copy_file(self, name: str, source: IO[bytes]) -> FileEntry:
+        with self.open_binary(name) as fh:
+            shutil.copyfileobj(source, fh, CHUNK)
+        return self.files[-1]
+
+    def finish(self, comment: bytes) -> None:
+        """Close the zip and move it to its destination (atomic rename)."""
+        self.zip.comment = comment
+        self.zip.close()
+        os.replace(self.tmp, self.out)
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.zip.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_filename(name: str, taken: set[str], limit: int = 120) -> str:
+    """A portable file name for an uploaded document: no paths, no odd characters, unique within `taken`."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = _UNSAFE.sub("_", base).strip("._") or "file"
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    ext = ext[:16]
+    stem = stem[: max(1, limit - len(ext) - 6)] or "file"
+    candidate = f"{stem}.{ext}" if ext else stem
+    n = 2
+    while candidate.lower() in taken:
+        candidate = f"{stem}-{n}.{ext}" if ext else f"{stem}-{n}"
+        n += 1
+    taken.add(candidate.lower())
+    return candidate
