@@ -13,12 +13,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agent.config import Config, SourceConfig
 from agent.model import CollectionError, Finding, Resource, Status
 from agent.rules.engine import CompiledRule, Evaluation, PythonRuleFailed, RuleSet
+from agent.runtypes import RunInterrupted, RunObserver, SourceSummary
 from agent.store.recorder import SourceRecorder
 from agent.store.store import EvidenceStore
 from collectors.base import Collector, CollectorContext, Cursor, Progress
@@ -28,17 +29,6 @@ log = logging.getLogger("annexa.runner")
 QUEUE_SIZE = 1000
 MAX_PARALLEL_SOURCES = 8
 EXIT_OK, EXIT_POLICY, EXIT_PARTIAL = 0, 1, 3
-
-
-@dataclass
-class SourceSummary:
-    name: str
-    type: str
-    resources: int = 0
-    findings: dict[str, int] = field(default_factory=dict)
-    errors: list[CollectionError] = field(default_factory=list)
-    status: str = "running"
-    seconds: float = 0.0
 
 
 @dataclass
@@ -61,19 +51,6 @@ class RunResult:
         if fail_on and self.totals().get(fail_on, 0):
             return EXIT_POLICY
         return EXIT_OK
-
-
-class RunInterrupted(Exception):
-    """The run was asked to stop (SIGTERM in the daemon); the store holds a run marked incomplete."""
-
-
-class RunObserver:
-    """Progress hooks; the CLI renders them as a rich display or as log lines."""
-
-    def source_started(self, name: str, type_: str) -> None: ...
-    def resource(self, name: str, count: int) -> None: ...
-    def message(self, name: str, text: str) -> None: ...
-    def source_finished(self, summary: SourceSummary) -> None: ...
 
 
 _DONE = object()

@@ -8,6 +8,7 @@ import sys
 import click
 
 from agent import __version__
+from agent.catalogue import UnknownControlError
 from agent.cli.app import App
 from agent.errors import AnnexaError
 from agent.logsetup import configure_logging
@@ -56,14 +57,20 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    except click.UsageError as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        sys.exit(2)
+    except click.ClickException as exc:  # bad input detected by a command: exit 2, like every input error
+        click.echo(f"annexa: error: {exc.format_message()}", err=True)
+        sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except AnnexaError as exc:
         click.echo(f"annexa: error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except UnknownControlError as exc:
+        click.echo(f"annexa: error: {exc}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted: the run was marked incomplete", err=True)
         sys.exit(130)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from agent.cli.app import App, pass_app
 from agent.cli.output import emit_json
 from agent.cli.progress import RichObserver, make_observer
-from agent.runner import Runner, RunResult, select_sources
+
+if TYPE_CHECKING:
+    from agent.runner import RunResult
 
 SHARD = re.compile(r"^(\d+)/(\d+)$")
 
@@ -28,6 +31,7 @@ def execute_run(app: App, sources: tuple[str, ...] = (), shard: str | None = Non
                 store=None) -> RunResult:  # type: ignore[no-untyped-def]
     """Run the configured sources once (used by `run`, `demo` and the daemon)."""
     from agent.rules.engine import RuleSet
+    from agent.runner import Runner, select_sources
 
     cfg = app.config
     chosen = select_sources(cfg, list(sources) or None, parse_shard(shard))

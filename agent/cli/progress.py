@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from agent.runner import RunObserver, SourceSummary
+from agent.runtypes import RunObserver, SourceSummary
 
 log = logging.getLogger("annexa.run")
 

@@ -1,5 +1,4 @@
-"""The evidence store: SQL tables of state intervals plus content-addressed blobs, hash-chained runs."""
+"""The evidence store: SQL tables of state intervals plus content-addressed blobs, hash-chained runs.
 
-from agent.store.store import EvidenceStore
-
-__all__ = ["EvidenceStore"]
+Import `agent.store.store.EvidenceStore` where needed; this package stays light so the CLI starts fast.
+"""

@@ -1,0 +1,169 @@
+"""The CLI through the installed console script, in a subprocess, as users run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SUPPORT, World, write_config
+
+ANNEXA = shutil.which("annexa") or "annexa"
+
+
+def annexa(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+           module: bool = False) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "ANNEXA_PLUGINS": "tests.support.testkit", **(env or {})}
+    cmd = [sys.executable, "-m", "agent", *args] if module else [ANNEXA, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or ROOT, env=full_env, timeout=120)
+
+
+@pytest.fixture
+def configured(tmp_path: Path, world: World) -> Path:
+    world.add("testkit.widget", "w1", {"kind": "server", "encryption": {"enabled": True},
+                                       "rules": [{"cidr": "0.0.0.0/0", "port": 22}]}, region="eu-west-1")
+    world.add("testkit.widget", "w2", {"kind": "db", "encryption": {"enabled": False}}, region="eu-west-1")
+    return write_config(tmp_path, world)
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_run_then_findings_json_matches_the_contract(configured: Path) -> None:
+    run = annexa("--config", str(configured), "run", "--format", "json")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["status"] == "complete" and summary["hash"].startswith("sha256:")
+    proc = annexa("--config", str(configured), "findings", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    findings = json.loads(proc.stdout)
+    enc = {f["resource"]["id"]: f for f in findings if f["rule"] == "testkit.widget.encrypted"}
+    assert enc["w2"]["status"] == "fail" and enc["w1"]["status"] == "pass"
+    f = enc["w2"]
+    assert set(f) >= {"rule", "title", "status", "severity", "controls", "source", "resource", "message", "evidence",
+                      "first_seen", "last_seen"}
+    assert f["resource"] == {"id": "w2", "type": "testkit.widget", "name": "w2", "account": None,
+                             "region": "eu-west-1"}
+    assert f["controls"] == ["A.8.24"] and f["evidence"].startswith("sha256:") and f["last_seen"].endswith("Z")
+
+
+def test_findings_filters_and_csv(configured: Path) -> None:
+    annexa("--config", str(configured), "run", "--quiet")
+    proc = annexa("--config", str(configured), "findings", "--control", "8.20", "--format", "json")
+    rules = {f["rule"] for f in json.loads(proc.stdout)}
+    assert rules == {"testkit.widget.no_public_ports"}
+    proc = annexa("--config", str(configured), "findings", "--status", "fail", "--format", "csv")
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("rule,title,status") and all(",fail," in line for line in lines[1:])
+    proc = annexa("--config", str(configured), "findings", "--control", "A.10.1.1", "--format", "json")
+    assert "ISO 27001:2013" in proc.stderr and "A.8.24" in proc.stderr
+    assert {f["rule"] for f in json.loads(proc.stdout)} == {"testkit.widget.encrypted"}
+
+
+def test_controls_json_has_contract_shape_and_live_status(configured: Path) -> None:
+    annexa("--config", str(configured), "run", "--quiet")
+    proc = annexa("--config", str(configured), "controls", "--format", "json")
+    controls = {c["id"]: c for c in json.loads(proc.stdout)}
+    assert len(controls) == 93
+    c = controls["A.8.24"]
+    assert set(c) >= {"id", "title", "theme", "attributes", "iso27001_2013", "guidance", "applicable", "status",
+                      "rules", "passing", "failing", "errors", "manual_evidence"}
+    assert c["status"] == "failing" and c["failing"] == 1 and c["passing"] == 1
+    assert controls["A.5.1"]["status"] == "unknown"
+    proc = annexa("--config", str(configured), "controls", "--theme", "people", "--format", "json")
+    assert [c["id"] for c in json.loads(proc.stdout)] == [f"A.6.{i}" for i in range(1, 9)]
+
+
+def test_python_module_is_the_same_cli(configured: Path) -> None:
+    a = annexa("--config", str(configured), "rules", "list", "--format", "json")
+    b = annexa("--config", str(configured), "rules", "list", "--format", "json", module=True)
+    assert a.returncode == b.returncode == 0 and json.loads(a.stdout) == json.loads(b.stdout)
+    ids = {r["id"] for r in json.loads(a.stdout)}
+    assert "testkit.widget.encrypted" in ids
+    assert set(json.loads(a.stdout)[0]) == {"id", "title", "provider", "resource", "severity", "controls"}
+
+
+def test_config_env_var_and_verify_store(configured: Path, tmp_path: Path) -> None:
+    annexa("--config", str(configured), "run", "--quiet")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = annexa("verify", "--store", cwd=elsewhere, env={"ANNEXA_CONFIG": str(configured)})
+    assert proc.returncode == 0 and "store OK: 1 runs chained" in proc.stdout
+
+
+def test_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "annexa.yaml"
+    cfg.write_text("sources:\n  - name: x\n    type: nope\n")
+    line = one_line_error(annexa("--config", str(cfg), "run"))
+    assert f"{cfg}:3: sources[0].type: unknown source type 'nope'" in line
+
+
+def test_bad_rule_file_is_one_line_exit_2(tmp_path: Path, world: World) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    bad = (SUPPORT / "rules" / "testkit.yaml").read_text().replace("testkit.widget.encrypted", "testkit.widget.x2")
+    (rules / "bad.yaml").write_text(bad.replace('assert: "encryption.enabled == `true`"', 'assert: "encryption.[["'))
+    line = one_line_error(annexa("--config", str(write_config(tmp_path, world)), "rules", "validate", str(rules)))
+    assert f"{rules / 'bad.yaml'}:9: assert:" in line and "invalid JMESPath" in line
+
+
+def test_unknown_control_id_is_one_line_exit_2(configured: Path) -> None:
+    line = one_line_error(annexa("--config", str(configured), "controls", "show", "A.9.99"))
+    assert "unknown control id 'A.9.99'" in line
+
+
+def test_bad_jmespath_in_configured_rules_stops_run(tmp_path: Path, world: World) -> None:
+    rules = tmp_path / "more"
+    rules.mkdir()
+    (rules / "x.yaml").write_text(
+        "provider: testkit\nrules:\n  - id: testkit.widget.y\n    title: Something\n    resource: testkit.widget\n"
+        "    severity: low\n    controls: [A.8.9]\n    assert: \"a ==\"\n    message: m\n"
+        "    guidance: Some guidance.\n    remediation: Fix it.\n")
+    cfg = write_config(tmp_path, world, extra="")
+    cfg.write_text(cfg.read_text().replace(f"paths: [{SUPPORT / 'rules'}]", f"paths: [{SUPPORT / 'rules'}, {rules}]"))
+    line = one_line_error(annexa("--config", str(cfg), "run"))
+    assert f"{rules / 'x.yaml'}:8: assert:" in line
+
+
+def test_partial_run_exit_code_3(configured: Path, world: World) -> None:
+    world.fail = [{"type": "testkit.widget", "message": "AccessDenied: nope", "region": "eu-west-1"}]
+    world.save()
+    proc = annexa("--config", str(configured), "run", "--quiet")
+    assert proc.returncode == 3
+    assert "collection error: kit testkit.widget eu-west-1: AccessDenied: nope" in proc.stderr
+
+
+def test_fail_on_gate_exit_1(configured: Path) -> None:
+    assert annexa("--config", str(configured), "run", "--quiet", "--fail-on", "fail").returncode == 1
+
+
+def test_init_writes_a_config_that_loads(tmp_path: Path) -> None:
+    proc = annexa("init", "--dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "annexa.yaml").exists()
+    assert annexa("--config", str(tmp_path / "annexa.yaml"), "rules", "list").returncode == 0
+    assert one_line_error(annexa("init", "--dir", str(tmp_path))).endswith("use --force to overwrite it")
+
+
+def test_db_upgrade_is_idempotent(configured: Path) -> None:
+    first = annexa("--config", str(configured), "db", "upgrade")
+    assert first.returncode == 0 and "upgraded (empty) ->" in first.stdout
+    second = annexa("--config", str(configured), "db", "upgrade")
+    assert second.returncode == 0 and "already at" in second.stdout
+
+
+def test_json_output_is_only_json_even_with_logging(configured: Path) -> None:
+    proc = annexa("--config", str(configured), "--log-level", "debug", "run", "--format", "json")
+    json.loads(proc.stdout)
+    log_lines = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    assert any(entry["msg"] == "source finished" for entry in log_lines)
