@@ -50,8 +50,8 @@ def test_security_group_rules(aws: str, tmp_path: Path) -> None:
     if default_sg.get("IpPermissionsEgress"):
         ec2.revoke_security_group_egress(GroupId=default_sg["GroupId"],
                                          IpPermissions=default_sg["IpPermissionsEgress"])
-    default_vpc_sg = [g for g in ec2.describe_security_groups()["SecurityGroups"]
-                      if g["GroupName"] == "default" and g["VpcId"] != vpc][0]
+    default_vpc_sg = next(g for g in ec2.describe_security_groups()["SecurityGroups"]
+                      if g["GroupName"] == "default" and g["VpcId"] != vpc)
 
     run = run_aws(tmp_path, OPTIONS)
     assert not run.errors
