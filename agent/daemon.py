@@ -112,6 +112,7 @@ class Daemon:
         self.options = options
         self.stop_event = threading.Event()
         self._store = store
+        self._store_lock = threading.Lock()
         self.scheduler: BackgroundScheduler | None = None
         self.server: MetricsServer | None = None
         self._jobs_total: Any = None
@@ -147,9 +148,11 @@ class Daemon:
 
     @property
     def store(self) -> EvidenceStore:
-        if self._store is None:
-            self._store = self.app.store()
-        return self._store
+        """The store, opened (and created if empty) once, before any job thread needs it."""
+        with self._store_lock:
+            if self._store is None:
+                self._store = self.app.store()
+            return self._store
 
     # -- one job -----------------------------------------------------------------------------
     def _count(self, source: str, outcome: str) -> None:
@@ -223,6 +226,7 @@ class Daemon:
         if not plan:
             log.warning("no enabled sources to run")
             return 0
+        _ = self.store
         with ThreadPoolExecutor(max_workers=max(1, min(self.options.workers, len(plan))),
                                 thread_name_prefix="run") as pool:
             outcomes = list(pool.map(self.run_source, [src.name for src, _ in plan]))
@@ -270,6 +274,7 @@ class Daemon:
         """Run until SIGTERM/SIGINT; returns the exit code (0)."""
         from agent.metrics.server import MetricsServer
 
+        _ = self.store
         registry = self._metrics()
         self.scheduler = self.build_scheduler()
         self.server = MetricsServer(self.options.listen or self.app.config.metrics.listen, registry, self.ready)
