@@ -1,0 +1,70 @@
+"""RDS: DB instances, DB clusters (Aurora, and Neptune/DocumentDB which share the API) and manual
+DB snapshots with their restore permissions (`SnapshotAttributes`; `restore` = `all` is public).
+
+Master passwords are never returned by these APIs; nothing else here is secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from agent.model import Resource
+from collectors.aws.scope import AwsScope, CollectErrors, error_code
+from collectors.aws.services import ServiceSpec
+from collectors.aws.services.ec2 import plain
+
+INSTANCE = "aws.rds.db_instance"
+CLUSTER = "aws.rds.db_cluster"
+SNAPSHOT = "aws.rds.db_snapshot"
+
+
+def collect(scope: AwsScope) -> Iterator[Resource]:
+    try:
+        instances = list(scope.paginate("rds", "describe_db_instances", "DBInstances"))
+    except CollectErrors as exc:
+        scope.fail(INSTANCE, exc)
+    else:
+        for db in instances:
+            data = plain(db)
+            data.pop("MasterUserPassword", None)
+            yield scope.resource(INSTANCE, db["DBInstanceArn"], db["DBInstanceIdentifier"], data)
+    try:
+        clusters = list(scope.paginate("rds", "describe_db_clusters", "DBClusters"))
+    except CollectErrors as exc:
+        scope.fail(CLUSTER, exc)
+    else:
+        for cluster in clusters:
+            yield scope.resource(CLUSTER, cluster["DBClusterArn"], cluster["DBClusterIdentifier"], plain(cluster))
+    yield from _snapshots(scope)
+
+
+def _snapshots(scope: AwsScope) -> Iterator[Resource]:
+    try:
+        snapshots = list(scope.paginate("rds", "describe_db_snapshots", "DBSnapshots", SnapshotType="manual"))
+    except CollectErrors as exc:
+        scope.fail(SNAPSHOT, exc)
+        return
+    for snap in snapshots:
+        try:
+            attrs = scope.call("rds", "describe_db_snapshot_attributes",
+                               DBSnapshotIdentifier=snap["DBSnapshotIdentifier"])
+        except CollectErrors as exc:
+            if error_code(exc) == "DBSnapshotNotFound":
+                continue
+            scope.fail(SNAPSHOT, exc)
+            continue
+        data = plain(snap)
+        data["SnapshotAttributes"] = plain(
+            (attrs.get("DBSnapshotAttributesResult") or {}).get("DBSnapshotAttributes") or [])
+        yield scope.resource(SNAPSHOT, snap["DBSnapshotArn"], snap["DBSnapshotIdentifier"], data)
+
+
+SERVICE = ServiceSpec(
+    name="rds",
+    resource_types={
+        INSTANCE: "an RDS DB instance",
+        CLUSTER: "an RDS DB cluster (Aurora, Multi-AZ DB cluster, Neptune, DocumentDB)",
+        SNAPSHOT: "a manual RDS DB snapshot with its restore permissions",
+    },
+    collect=collect,
+)
