@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from agent.cli.app import App, pass_app
 from agent.cli.output import emit
 from agent.errors import AnnexaError
+
+if TYPE_CHECKING:
+    from agent.exceptions import RiskException
 
 
 @click.group("soa")
@@ -91,7 +95,7 @@ def exceptions() -> None:
     """Risk acceptances: failing checks accepted until a date, with owner and approver."""
 
 
-def _load(app: App, path: Path | None):  # type: ignore[no-untyped-def]
+def _load(app: App, path: Path | None) -> tuple[Path, list[RiskException]]:
     from agent.exceptions import load_exceptions
 
     target = path or app.config.exceptions_path
