@@ -30,9 +30,18 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format:
 
 
 def _register() -> None:
-    from agent.cli import cmd_controls, cmd_db, cmd_findings, cmd_init, cmd_rules, cmd_run, cmd_verify
+    from agent.cli import (
+        cmd_controls,
+        cmd_db,
+        cmd_findings,
+        cmd_init,
+        cmd_rules,
+        cmd_run,
+        cmd_runs,
+        cmd_verify,
+    )
 
-    for module in (cmd_init, cmd_run, cmd_controls, cmd_findings, cmd_rules, cmd_db, cmd_verify):
+    for module in (cmd_init, cmd_run, cmd_runs, cmd_controls, cmd_findings, cmd_rules, cmd_db, cmd_verify):
         for command in module.COMMANDS:
             cli.add_command(command)
     import importlib

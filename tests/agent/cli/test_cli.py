@@ -167,3 +167,33 @@ def test_json_output_is_only_json_even_with_logging(configured: Path) -> None:
     json.loads(proc.stdout)
     log_lines = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
     assert any(entry["msg"] == "source finished" for entry in log_lines)
+
+
+def test_ctrl_c_leaves_a_consistent_store_and_an_incomplete_run(configured: Path, world: World) -> None:
+    import signal
+    import time
+
+    for i in range(200):
+        world.add("testkit.widget", f"slow{i}", {"kind": "db", "encryption": {"enabled": True}})
+    world.sleep = 0.02
+    world.save()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ANNEXA_PLUGINS": "tests.support.testkit"}
+    proc = subprocess.Popen([ANNEXA, "--config", str(configured), "--log-level", "info", "run"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    db = configured.parent / "annexa.db"
+    while time.monotonic() < deadline and not db.exists():
+        time.sleep(0.1)
+    time.sleep(1.5)  # some resources are stored, most are not
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    runs = json.loads(annexa("--config", str(configured), "runs", "--format", "json").stdout)
+    assert runs[0]["status"] == "incomplete"
+    assert annexa("--config", str(configured), "verify", "--store").returncode == 0
+    world.sleep = 0
+    world.save()
+    assert annexa("--config", str(configured), "run", "--quiet").returncode == 0
+    verify = annexa("--config", str(configured), "verify", "--store")
+    assert verify.returncode == 0 and "2 runs chained" in verify.stdout
