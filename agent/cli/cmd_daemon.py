@@ -42,9 +42,9 @@ def daemon(ctx: click.Context, listen: str | None, once: bool, sources: tuple[st
                             misfire_grace_time=misfire_grace, workers=workers, run_at_start=run_at_start,
                             sources=sources)
     worker = Daemon(app, options)
+    worker.install_signal_handlers()  # from here on, SIGTERM means "stop cleanly"
     app.active_rules()  # a broken rule pack or config fails now (exit 2), not at the first firing
     worker.plan()
-    worker.install_signal_handlers()
     sys.exit(worker.run_once() if once else worker.serve())
 
 
