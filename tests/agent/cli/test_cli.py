@@ -197,3 +197,23 @@ def test_ctrl_c_leaves_a_consistent_store_and_an_incomplete_run(configured: Path
     assert annexa("--config", str(configured), "run", "--quiet").returncode == 0
     verify = annexa("--config", str(configured), "verify", "--store")
     assert verify.returncode == 0 and "2 runs chained" in verify.stdout
+
+
+def test_controls_show_attribute_filter_and_coverage(configured: Path) -> None:
+    annexa("--config", str(configured), "run", "--quiet")
+    show = json.loads(annexa("--config", str(configured), "controls", "show", "8.24", "--format", "json").stdout)
+    assert show["id"] == "A.8.24" and show["title"] == "Use of cryptography"
+    assert "testkit.widget.encrypted" in show["rule_ids"] and show["failing"] == 1
+    assert set(show["guidance_detail"]) == {"purpose", "implementation", "evidence", "automation"}
+    legacy = annexa("--config", str(configured), "controls", "show", "A.9.4.2", "--format", "json")
+    assert json.loads(legacy.stdout)["id"] == "A.8.5" and "2013" in legacy.stderr
+    text = annexa("--config", str(configured), "controls", "show", "A.8.24")
+    assert text.returncode == 0 and "Use of cryptography" in text.stdout and "Purpose" in text.stdout
+    detect = json.loads(annexa("--config", str(configured), "controls", "--attribute",
+                               "cybersecurity_concepts=Detect", "--format", "json").stdout)
+    assert detect and all("Detect" in c["attributes"]["cybersecurity_concepts"] for c in detect)
+    bad = annexa("--config", str(configured), "controls", "--attribute", "colour=Blue")
+    assert bad.returncode == 2 and "colour" in bad.stderr
+    coverage = json.loads(annexa("--config", str(configured), "controls", "--coverage", "--format", "json").stdout)
+    assert sum(coverage["summary"].values()) == 93
+    assert set(coverage["no_evidence_path"]) <= {c["id"] for c in coverage["controls"]}
