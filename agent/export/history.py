@@ -87,9 +87,10 @@ class RunIndex:
         i = bisect.bisect_right(ids, run_id)
         return ids[i] if i < len(ids) else INFINITY
 
-    def prev_source_run(self, source: str, run_id: int) -> int | None:
+    def source_run_before(self, source: str, run_id: int) -> int | None:
+        """The last run of `source` that completed before run `run_id` (its state at that moment)."""
         ids = self.source_runs.get(source, [])
-        i = bisect.bisect_right(ids, run_id)
+        i = bisect.bisect_left(ids, run_id)
         return ids[i - 1] if i else None
 
     def end_run(self, row: Any) -> int:
@@ -117,13 +118,13 @@ class RunIndex:
         return self.period.clip(start), self.period.clip(max(end, start))
 
     def interval_filter(self, table: Any) -> ColumnElement[bool]:
-        """Intervals that overlap the period in time or are the current state at one of its runs."""
+        """Intervals that overlap the period in time, or were the current state when it began."""
         c = table.c
         carried: list[ColumnElement[bool]] = []
         if self.points:
             first = self.points[0]
             for source in self.source_runs:
-                prev = self.prev_source_run(source, first)
+                prev = self.source_run_before(source, first)
                 if prev is not None:
                     carried.append(and_(c.source == source, c.last_run >= prev))
         return and_(c.first_seen <= self.period.end,
