@@ -189,6 +189,35 @@ def crd_errors(doc: dict[str, Any]) -> list[str]:
 
 
 # -- workloads ---------------------------------------------------------------------------------
+#: `annexa` options that come before the subcommand (click group options) and take a value.
+GLOBAL_OPTIONS = {"--config", "--log-level", "--log-format"}
+
+
+def annexa_command(args: list[str]) -> list[str]:
+    """The subcommand and its arguments: *args* without the leading global options."""
+    rest = list(args)
+    while rest and rest[0] in GLOBAL_OPTIONS:
+        rest = rest[2:]
+    return rest
+
+
+def global_options(args: list[str]) -> dict[str, str]:
+    """The global options given before the subcommand."""
+    found = {}
+    rest = list(args)
+    while rest and rest[0] in GLOBAL_OPTIONS:
+        found[rest[0]] = rest[1]
+        rest = rest[2:]
+    return found
+
+
+def containers(docs: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """("Kind/name", container) for every container of every workload in *docs*."""
+    for doc, template in workloads(docs):
+        for c in template["spec"].get("initContainers", []) + template["spec"]["containers"]:
+            yield f"{doc['kind']}/{doc['metadata']['name']}", c
+
+
 def pod_template(doc: dict[str, Any]) -> dict[str, Any] | None:
     """The pod template of a CronJob, Job, Deployment, StatefulSet or DaemonSet (else None)."""
     kind = doc.get("kind")

@@ -13,6 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from tests.deploy.deploy_paths import CHART, DEPLOY
 from tests.deploy.k8s import (
     KUBE_VERSIONS,
+    annexa_command,
     crd_errors,
     is_crd,
     load_docs,
@@ -38,7 +39,7 @@ VALUE_SETS = {
     "default": [],
     "all-features-4-shards": ["-f", str(ALL_FEATURES)],
     "existing-secret-no-exporter": ["-f", str(EXISTING_SECRET)],
-    "shards-4-defaults-all-on": ["--set", "run.shards=4", *ALL_ON],
+    "defaults-monitoring-on": ALL_ON,
 }
 
 
@@ -113,15 +114,15 @@ def test_default_render(helm: str) -> None:
     job = cronjob["spec"]["jobTemplate"]["spec"]
     assert "completionMode" not in job
     container = job["template"]["spec"]["containers"][0]
-    assert container["args"] == ["run", "--config", "/etc/annexa/annexa.yaml"]
+    assert container["args"] == ["--config", "/etc/annexa/annexa.yaml", "run"]
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
     assert container["image"] == f"ghcr.io/annexa/annexa:{chart['appVersion']}"
     assert "env" not in container, "no store Secret configured: no ANNEXA_STORE_URL"
     migration = find(docs, "Job")
     assert migration["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
-    assert migration["spec"]["template"]["spec"]["containers"][0]["args"][:2] == ["db", "upgrade"]
+    assert annexa_command(migration["spec"]["template"]["spec"]["containers"][0]["args"]) == ["db", "upgrade"]
     exporter = find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert exporter["args"][:2] == ["metrics", "serve"]
+    assert annexa_command(exporter["args"]) == ["metrics", "serve", "--listen", "0.0.0.0:9464"]
     assert exporter["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert exporter["readinessProbe"]["httpGet"]["path"] == "/readyz"
     config = yaml.safe_load(find(docs, "ConfigMap")["data"]["annexa.yaml"])
@@ -151,9 +152,7 @@ def test_all_features_with_four_shards(helm: str) -> None:
     assert job["completionMode"] == "Indexed"
     assert job["completions"] == 4 and job["parallelism"] == 2
     container = job["template"]["spec"]["containers"][0]
-    args = container["args"]
-    assert args[args.index("--shard") + 1] == "$(JOB_COMPLETION_INDEX)/4"
-    assert args[-2:] == ["--fail-on", "fail"]
+    assert annexa_command(container["args"]) == ["run", "--shard", "$(JOB_COMPLETION_INDEX)/4", "--fail-on", "fail"]
     env = {e["name"]: e for e in container["env"]}
     assert env["JOB_COMPLETION_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"].endswith("job-completion-index']")
     assert env["ANNEXA_STORE_URL"]["valueFrom"]["secretKeyRef"] == {
@@ -297,23 +296,27 @@ def test_chart_metadata() -> None:
         CronTrigger.from_crontab(source["schedule"], timezone="UTC")
 
 
+def test_more_shards_than_sources_is_refused(helm: str) -> None:
+    proc = subprocess.run(
+        [helm, "template", "rel", str(CHART), "--set", "run.shards=4"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode != 0
+    assert "run.shards=4 but config lists 1 source(s)" in proc.stderr
+
+
+def install_notes(helm: str, *args: str) -> str:
+    proc = subprocess.run(
+        [helm, "install", "rel", str(CHART), "--dry-run=client", *args], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split("NOTES:", 1)[1]
+
+
 def test_notes_warn_about_missing_store_and_rwo_shards(helm: str) -> None:
-    proc = subprocess.run(
-        [helm, "install", "rel", str(CHART), "--dry-run=client", "--set", "run.shards=3"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    notes = install_notes(
+        helm, "-f", str(ALL_FEATURES), "--set", "store.url=", "--set", "persistence.accessModes={ReadWriteOnce}"
     )
-    assert proc.returncode == 0, proc.stderr
-    notes = proc.stdout.split("NOTES:", 1)[1]
-    assert "--shard K/3" in notes
+    assert "--shard K/4" in notes
     assert "WARNING: no store URL Secret" in notes
-    assert "ReadWriteOnce" in notes
-    proc = subprocess.run(
-        [helm, "install", "rel", str(CHART), "--dry-run=client", "-f", str(ALL_FEATURES)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "WARNING" not in proc.stdout.split("NOTES:", 1)[1]
+    assert "WARNING: 4 shards run in parallel but the evidence volume is ReadWriteOnce" in notes
+    assert "WARNING" not in install_notes(helm, "-f", str(ALL_FEATURES))

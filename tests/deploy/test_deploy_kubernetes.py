@@ -14,7 +14,9 @@ from apscheduler.triggers.cron import CronTrigger
 from tests.deploy.deploy_paths import DEPLOY, KUSTOMIZE
 from tests.deploy.k8s import (
     KUBE_VERSIONS,
+    annexa_command,
     crd_errors,
+    global_options,
     is_crd,
     load_docs,
     security_errors,
@@ -160,10 +162,10 @@ def test_base_contents() -> None:
         ]
     )
     job = by_kind(docs, "Job")[0]
-    assert job["spec"]["template"]["spec"]["containers"][0]["args"][:2] == ["db", "upgrade"]
+    assert annexa_command(job["spec"]["template"]["spec"]["containers"][0]["args"]) == ["db", "upgrade"]
     deployment = by_kind(docs, "Deployment")[0]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"][:2] == ["metrics", "serve"]
+    assert annexa_command(container["args"]) == ["metrics", "serve", "--listen", "0.0.0.0:9464"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     config = yaml.safe_load(by_kind(docs, "ConfigMap")[0]["data"]["annexa.yaml"])
@@ -176,7 +178,8 @@ def test_cronjob_runs_annexa_run_safely() -> None:
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["args"][0] == "run" and "--shard" not in container["args"]
+    assert annexa_command(container["args"]) == ["run"]
+    assert global_options(container["args"]) == {"--config": "/etc/annexa/annexa.yaml"}
     env = {e["name"]: e for e in container["env"]}
     assert env["ANNEXA_STORE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "annexa-store"
     claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
@@ -194,9 +197,11 @@ def test_sharded_overlay_is_an_indexed_cronjob() -> None:
     n = job["completions"]
     assert n > 1 and 1 <= job["parallelism"] <= n
     container = job["template"]["spec"]["containers"][0]
-    args = container["args"]
-    assert args[args.index("--shard") + 1] == f"$(JOB_COMPLETION_INDEX)/{n}"
+    assert annexa_command(container["args"]) == ["run", "--shard", f"$(JOB_COMPLETION_INDEX)/{n}"]
     assert "JOB_COMPLETION_INDEX" in {e["name"] for e in container["env"]}
+    # `annexa run --shard K/N` splits the configured sources: a shard without one exits 2
+    config = yaml.safe_load(by_kind(docs, "ConfigMap")[0]["data"]["annexa.yaml"])
+    assert n <= len(config["sources"])
 
 
 def test_workloads_are_hardened() -> None:
