@@ -219,7 +219,7 @@ def test_exceptions_through_run_findings_and_expiry(tmp_path: Path, world: World
 
 def test_bad_exceptions_file_stops_the_run_with_exit_2(tmp_path: Path, world: World) -> None:
     failing_widgets(world)
-    (tmp_path / "exceptions.yaml").write_text(EXCEPTIONS.replace("rule: testkit.widget.*", "rule: aws.s3.*"))
+    (tmp_path / "exceptions.yaml").write_text(EXCEPTIONS.replace("rule: testkit.widget.*", "rule: nosuch.provider.*"))
     cfg = write_config(tmp_path, world, extra="exceptions: exceptions.yaml\n")
     message = one_line_error(annexa(cfg, "run", "--quiet"))
     assert "exceptions.yaml:3: exceptions[0].rule:" in message and "no known rule" in message
