@@ -122,12 +122,12 @@ def export(history: History, out: Path, *, period: Period | None = None, control
         store.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def history(tmp_path_factory: pytest.TempPathFactory) -> History:
     return make_history(tmp_path_factory.mktemp("history"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("keys")
     private = folder / "signing.pem"
@@ -137,7 +137,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return (private, public), (other, other_public)  # type: ignore[return-value]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bundle(history: History, keys, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
     """The full bundle (all controls), signed."""
     out = tmp_path_factory.mktemp("bundle") / "audit.zip"
