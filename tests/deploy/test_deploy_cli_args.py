@@ -7,13 +7,14 @@ unknown option or a misplaced global one (`annexa run --config X` instead of
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
-from tests.deploy.deploy_paths import CHART, DEPLOY, KUSTOMIZE
+from tests.deploy.deploy_paths import CHART, KUSTOMIZE
 from tests.deploy.k8s import annexa_command, containers, load_docs
 from tests.deploy.test_deploy_docker import DOCKERFILE, parse
 
@@ -55,8 +56,6 @@ def test_helm_commands_are_valid(helm: str, values: list[str]) -> None:
 
 
 def test_image_default_command_is_valid() -> None:
-    import json
-
     runtime = parse(DOCKERFILE.read_text(encoding="utf-8"))[1][-1]
+    assert json.loads(runtime.all("ENTRYPOINT")[-1]) == ["annexa"]
     assert accepted(json.loads(runtime.all("CMD")[-1]))[0]
-    assert DEPLOY.is_dir()
