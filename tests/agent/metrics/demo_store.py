@@ -15,6 +15,7 @@ from typing import Any
 
 from agent.cli.app import App
 from tests.conftest import SUPPORT
+from tests.support import testkit  # noqa: F401  (registers the test collector, also for module fixtures)
 
 EXPECTED = {"A.5.17": "passing", "A.8.24": "failing", "A.8.20": "failing", "A.5.18": "unknown",
             "A.5.1": "manual", "A.7.4": "not_applicable", "A.8.1": "unknown"}

@@ -47,9 +47,15 @@ def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           cwd=ROOT, timeout=60)
 
 
-@pytest.fixture
-def demo(tmp_path: Path, store_url: str) -> Path:
-    return demo_store.build(tmp_path / "demo", store_url)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo store per backend, shared by the read-only tests of this module."""
+    folder = tmp_path_factory.mktemp(f"demo-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{folder / 'annexa.db'}"
+    else:
+        url = request.getfixturevalue("postgres").fresh_database()
+    return demo_store.build(folder / "demo", url)
 
 
 def test_metrics_from_a_real_store(demo: Path) -> None:
