@@ -60,9 +60,38 @@ def _register() -> None:
 _register()
 
 
+GLOBAL_OPTIONS = ("--config",)
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Accept `annexa run --config X` as well as `annexa --config X run` (the contract allows both)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS and i > 0:
+            if "=" in arg:
+                front.append(arg)
+            elif i + 1 < len(argv):
+                front.extend([arg, argv[i + 1]])
+                i += 1
+            else:
+                rest.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def main(argv: list[str] | None = None) -> None:
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
-        cli.main(args=argv, prog_name="annexa", standalone_mode=False)
+        cli.main(args=args, prog_name="annexa", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(130)

@@ -28,13 +28,15 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
 
 
 def execute_run(app: App, sources: tuple[str, ...] = (), shard: str | None = None, quiet: bool = False,
-                store=None) -> RunResult:  # type: ignore[no-untyped-def]
+                store=None) -> RunResult | None:  # type: ignore[no-untyped-def]
     """Run the configured sources once (used by `run`, `demo` and the daemon)."""
     from agent.rules.engine import RuleSet
     from agent.runner import Runner, select_sources
 
     cfg = app.config
     chosen = select_sources(cfg, list(sources) or None, parse_shard(shard))
+    if not chosen and shard:
+        return None  # more shards than sources: this shard has nothing to do, which is not an error
     if not chosen:
         raise click.UsageError("no sources to run: add sources to the config (or check --source/--shard)")
     store = store or app.store()
@@ -75,6 +77,12 @@ def run(app: App, sources: tuple[str, ...], shard: str | None, fail_on: str | No
         push_gateway: str | None) -> None:
     """Collect, evaluate and store once. Exit 3 if a source or resource type could not be collected."""
     result = execute_run(app, sources, shard, quiet=quiet or fmt == "json")
+    if result is None:
+        if fmt == "json":
+            emit_json({"run_id": None, "status": "empty-shard", "shard": shard, "sources": [], "errors": []})
+        else:
+            click.echo(f"shard {shard}: no sources fall in this shard; nothing to do", err=True)
+        sys.exit(0)
     rows = summary_rows(result)
     if push_gateway:
         from agent.metrics.push import push_run_metrics

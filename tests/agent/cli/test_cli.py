@@ -217,3 +217,13 @@ def test_controls_show_attribute_filter_and_coverage(configured: Path) -> None:
     coverage = json.loads(annexa("--config", str(configured), "controls", "--coverage", "--format", "json").stdout)
     assert sum(coverage["summary"].values()) == 93
     assert set(coverage["no_evidence_path"]) <= {c["id"] for c in coverage["controls"]}
+
+
+def test_config_option_after_the_subcommand_and_empty_shard(configured: Path) -> None:
+    proc = annexa("run", "--quiet", "--config", str(configured), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "complete"
+    empty = annexa("run", f"--config={configured}", "--shard", "1/2", "--format", "json")
+    assert empty.returncode == 0 and json.loads(empty.stdout)["status"] == "empty-shard"
+    bad = annexa("run", "--config", str(configured), "--shard", "2/2")
+    assert bad.returncode == 2 and "K/N" in bad.stderr
