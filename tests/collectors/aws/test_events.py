@@ -86,6 +86,7 @@ class CloudTrailFake:
         self.throttle_next = 0                     # answer this many coming lookups with ThrottlingException
         self.error: tuple[int, str] | None = None  # answer every lookup with this (status, code)
         self.on_lookup: Any = None                 # optional callback(params) run before answering
+        self.proxied: list[tuple[str, str]] = []   # (method, path) of every request forwarded to moto
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -164,6 +165,7 @@ class CloudTrailFake:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
             def _proxy(self, body: bytes) -> None:
+                fake.proxied.append((self.command, self.path))
                 conn = http.client.HTTPConnection(fake.upstream.hostname, fake.upstream.port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "host")}
                 headers["Host"] = fake.upstream.netloc
