@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from agent.model import Resource
 from collectors.aws.scope import AwsScope, CollectErrors, describe_error, error_code
 from collectors.aws.services import ServiceSpec
@@ -77,16 +79,29 @@ def collect(scope: AwsScope) -> Iterator[Resource]:
                              region=data["Region"])
 
 
+def _nested_error(exc: Exception) -> dict[str, Any]:
+    """S3 Control can answer `<ErrorResponse><Errors><Error>…`, which botocore leaves unparsed."""
+    if not isinstance(exc, ClientError) or error_code(exc):
+        return {}
+    return dict((exc.response.get("Errors") or {}).get("Error") or {})
+
+
 def _account_block(scope: AwsScope) -> tuple[dict[str, Any] | None, str | None]:
     """(configuration or None when none is set, error text when it could not be read)."""
     try:
         response = scope.call("s3control", "get_public_access_block", AccountId=scope.account_id)
         return plain(response.get("PublicAccessBlockConfiguration")), None
     except CollectErrors as exc:
-        if error_code(exc) == "NoSuchPublicAccessBlockConfiguration":
+        nested = _nested_error(exc)
+        code = error_code(exc) or nested.get("Code", "")
+        if code == "NoSuchPublicAccessBlockConfiguration":
             return None, None
-        scope.fail(ACCOUNT_BLOCK, exc)
-        return None, describe_error(exc)
+        reason = describe_error(exc)
+        if nested or (isinstance(exc, ClientError) and not code):
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")  # type: ignore[union-attr]
+            reason = f"GetPublicAccessBlock: {code or f'HTTP {status}'}: {nested.get('Message', '')}".strip()
+        scope.fail(ACCOUNT_BLOCK, reason)
+        return None, reason
 
 
 def bucket_region(location: str | None) -> str:
