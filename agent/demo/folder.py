@@ -1,0 +1,133 @@
+"""The demo folder: what the demo writes there, and the guard against wiping a folder it did not write.
+
+A demo folder holds a marker file. Re-running the demo on it removes only the files the demo writes;
+a folder without the marker, or with anything else in it, is refused (exit 2) rather than cleared.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from agent.errors import AnnexaError
+
+MARKER = ".annexa-demo"
+CONFIG = "annexa.yaml"
+SOA = "soa.yaml"
+DB = "annexa.db"
+EVIDENCE = "evidence"
+POLICIES = "policies"
+BUNDLE = "annexa-demo-export.zip"
+
+FILES = {MARKER, CONFIG, SOA, DB, f"{DB}-journal", f"{DB}-wal", f"{DB}-shm", BUNDLE}
+FOLDERS = {EVIDENCE, POLICIES}
+
+MARKER_TEXT = ("This folder was written by `annexa demo`. Running `annexa demo` on it again deletes and\n"
+               "recreates everything here; put nothing else in it.\n")
+
+
+class NotADemoFolder(AnnexaError):
+    """The --dir folder has content the demo did not write."""
+
+
+def prepare(folder: Path) -> None:
+    """Make `folder` an empty demo folder: create it, or clear a previous demo's files from it."""
+    if folder.exists() and not folder.is_dir():
+        raise NotADemoFolder(f"{folder}: not a folder; choose another --dir")
+    if folder.is_dir():
+        entries = sorted(p.name for p in folder.iterdir())
+        if entries and MARKER not in entries:
+            raise NotADemoFolder(f"{folder}: not empty and not an annexa demo folder (it contains "
+                                 f"{', '.join(entries[:3])}{', …' if len(entries) > 3 else ''}); "
+                                 "choose an empty or new --dir")
+        foreign = [n for n in entries if n not in FILES | FOLDERS
+                   or (n in FOLDERS and not (folder / n).is_dir()) or (n in FILES and (folder / n).is_dir())]
+        if foreign:
+            raise NotADemoFolder(f"{folder}: contains files the demo did not write ({', '.join(foreign[:3])}); "
+                                 "move them away or choose another --dir")
+        for name in entries:
+            path = folder / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+
+
+def config_text(source: str, regions: list[str], *, soa: bool = True) -> str:
+    """annexa.yaml for the demo: relative paths, so it works from any current folder."""
+    soa_line = f"soa: {SOA}                         # Statement of Applicability\n" if soa else ""
+    return f"""\
+# Written by `annexa demo`: the store below holds runs over a SIMULATED AWS organisation.
+# Explore it from anywhere:  annexa findings --config DIR/annexa.yaml  (or ANNEXA_CONFIG=DIR/annexa.yaml)
+# Re-run `annexa demo --dir DIR` to rebuild it. Note: `annexa run` with this file would collect from
+# whatever real AWS account your credentials point at, not from the simulation.
+store:
+  url: sqlite:///{DB}                # relative to this file
+  evidence: ./{EVIDENCE}
+{soa_line}sources:
+  - name: {source}
+    type: aws
+    accounts: organization          # walk the Organization, assume role_name in each member account
+    role_name: AnnexaReadOnly
+    regions: [{", ".join(regions)}]
+identity:
+  domains: [acme.example]
+"""
+
+
+# Controls a fully remote company with no premises of its own can exclude, with the reason.
+NOT_APPLICABLE = {
+    "A.7.1": "Acme has no offices or data centres: everyone works from home and all systems run in AWS, "
+             "whose physical perimeters are covered by its ISO 27001 certificate (see A.5.19-A.5.22).",
+    "A.7.2": "No premises of our own, so there are no entry points to control; AWS data-centre entry is "
+             "assessed through the supplier's certification.",
+    "A.7.3": "No offices, rooms or facilities are owned or rented by Acme.",
+    "A.7.4": "No premises to monitor; physical monitoring of hosting sites is the cloud provider's duty.",
+    "A.7.6": "Acme defines no secure areas: it has no buildings in which to set them up.",
+    "A.7.11": "Power and other utilities for the hosted systems are provided and evidenced by AWS.",
+    "A.7.12": "Acme owns no cabling; network cabling in the hosting sites belongs to AWS.",
+}
+
+OWNERS = {
+    "A.5.1": ("implemented", "CISO"),
+    "A.5.10": ("implemented", "CISO"),
+    "A.6.3": ("implemented", "People team"),
+    "A.8.5": ("partially", "Platform team"),
+    "A.8.15": ("implemented", "Platform team"),
+    "A.8.24": ("partially", "Platform team"),
+}
+
+
+def soa_text() -> str | None:
+    """The starter SoA with the remote-company exclusions and a few owners filled in, if SoA support exists."""
+    try:
+        from agent.soa import starter_soa_text
+    except ImportError:
+        return None
+    import re
+
+    line = re.compile(r"^(  )(A\.\d+\.\d+): \{[^}]*\}(.*)$")
+    out = []
+    for text in starter_soa_text().splitlines():
+        m = line.match(text)
+        if m and m.group(2) in NOT_APPLICABLE:
+            reason = NOT_APPLICABLE[m.group(2)].replace('"', "'")
+            text = f'{m.group(1)}{m.group(2)}: {{applicable: false, justification: "{reason}"}}{m.group(3)}'
+        elif m and m.group(2) in OWNERS:
+            state, owner = OWNERS[m.group(2)]
+            text = f'{m.group(1)}{m.group(2)}: {{applicable: true, implementation: {state}, owner: "{owner}"}}' \
+                   f'{m.group(3)}'
+        out.append(text)
+    return "\n".join(out) + "\n"
+
+
+def write_config(folder: Path, source: str, regions: list[str]) -> Path:
+    """Write annexa.yaml (and soa.yaml when SoA support is installed); return the config's path."""
+    soa = soa_text()
+    if soa is not None:
+        (folder / SOA).write_text(soa, encoding="utf-8")
+    path = folder / CONFIG
+    path.write_text(config_text(source, regions, soa=soa is not None), encoding="utf-8")
+    return path

@@ -1,0 +1,117 @@
+"""IAM people and service users of the simulated company, with their MFA, keys and last logins.
+
+Ages (an access key created 400 days ago, a console login 200 days ago) cannot be set through the
+AWS API, so `_backdate` adjusts the simulator's own records after creation. If a future simulator
+version changes those internals, the users are still created, just with fresh dates.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from agent.demo.world import DemoAccount, World
+
+log = logging.getLogger("annexa.demo")
+
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    console: bool = True
+    mfa: bool = False
+    key_age_days: int | None = None     # an access key created this many days ago
+    last_login_days: int | None = None  # console password last used this many days ago
+    group: str | None = None
+    direct_policy: str | None = None    # a managed policy attached to the user (not via a group)
+
+
+USERS: dict[str, list[Person]] = {
+    "management": [
+        Person("alice@acme.example", mfa=True, key_age_days=20, last_login_days=1, group="platform-admins"),
+        Person("bob@acme.example", last_login_days=3, group="auditors"),
+        Person("break-glass-admin", mfa=True, last_login_days=120, direct_policy=ADMIN),
+        Person("security-scanner", console=False, key_age_days=400),
+    ],
+    "production": [
+        Person("carol@acme.example", last_login_days=200, group="payments-engineers"),
+        Person("payments-deployer", console=False, key_age_days=30),
+        Person("ci-legacy", console=False, key_age_days=540, direct_policy=ADMIN),
+    ],
+    "development": [
+        Person("dave@acme.example", last_login_days=5, direct_policy=ADMIN),
+        Person("erin@acme.example", mfa=True, last_login_days=2, group="developers"),
+    ],
+}
+
+GROUP_POLICIES = {"platform-admins": ADMIN, "auditors": READ_ONLY, "payments-engineers": READ_ONLY,
+                  "developers": "arn:aws:iam::aws:policy/PowerUserAccess"}
+
+
+def _backdate(account_id: str, person: Person) -> None:
+    """Make keys and logins look their age in the simulator's records (see the module docstring)."""
+    from moto.core.utils import utcnow
+    from moto.iam.models import iam_backends
+
+    user = iam_backends[account_id]["aws"].users[person.name]
+    now = utcnow()
+    oldest = max(person.key_age_days or 0, person.last_login_days or 0) + 30
+    user.create_date = now - timedelta(days=oldest)
+    if person.key_age_days is not None:
+        for key in user.access_keys:
+            key.create_date = now - timedelta(days=person.key_age_days)
+    if person.console and person.last_login_days is not None:
+        user.password_last_used = now - timedelta(days=person.last_login_days)
+
+
+def enable_mfa(acct: DemoAccount, user: str) -> None:
+    iam = acct.client("iam")
+    device = iam.create_virtual_mfa_device(VirtualMFADeviceName=user.split("@")[0] + "-phone")
+    serial = device["VirtualMFADevice"]["SerialNumber"]
+    iam.enable_mfa_device(UserName=user, SerialNumber=serial, AuthenticationCode1="123456",
+                          AuthenticationCode2="654321")
+
+
+def user_enables_mfa(acct: DemoAccount, user: str) -> None:
+    enable_mfa(acct, user)
+
+
+def seed_users(world: World, acct: DemoAccount, *, password_policy: bool) -> None:
+    iam = acct.client("iam")
+    if password_policy:
+        world.attempt("iam.password_policy", acct.name, lambda: iam.update_account_password_policy(
+            MinimumPasswordLength=14, RequireSymbols=True, RequireNumbers=True, RequireUppercaseCharacters=True,
+            RequireLowercaseCharacters=True, AllowUsersToChangePassword=True, MaxPasswordAge=90,
+            PasswordReusePrevention=24))
+    for person in USERS[acct.key]:
+        if person.group:
+            world.attempt("iam.group", person.group, lambda p=person: _group(acct, p.group))
+        if world.attempt("iam.user", person.name, lambda p=person: iam.create_user(
+                UserName=p.name, Tags=[{"Key": "team", "Value": p.group or "service"}])) is None:
+            continue
+        if person.console:
+            world.attempt("iam.login_profile", person.name, lambda p=person: iam.create_login_profile(
+                UserName=p.name, Password="Demo-Only-Passw0rd!", PasswordResetRequired=False))
+        if person.mfa:
+            world.attempt("iam.mfa", person.name, lambda p=person: enable_mfa(acct, p.name))
+        if person.key_age_days is not None:
+            world.attempt("iam.access_key", person.name, lambda p=person: iam.create_access_key(UserName=p.name))
+        if person.group:
+            world.attempt("iam.membership", person.name, lambda p=person: iam.add_user_to_group(
+                GroupName=p.group, UserName=p.name))
+        if person.direct_policy:
+            world.attempt("iam.user_policy", person.name, lambda p=person: iam.attach_user_policy(
+                UserName=p.name, PolicyArn=p.direct_policy))
+        world.attempt("iam.backdate", person.name, lambda p=person: _backdate(acct.id, p))
+
+
+def _group(acct: DemoAccount, name: str | None) -> None:
+    iam = acct.client("iam")
+    existing = {g["GroupName"] for g in iam.list_groups()["Groups"]}
+    if name and name not in existing:
+        iam.create_group(GroupName=name)
+        iam.attach_group_policy(GroupName=name, PolicyArn=GROUP_POLICIES[name])

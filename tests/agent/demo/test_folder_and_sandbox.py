@@ -1,0 +1,103 @@
+"""The demo's safety rails: it only ever clears a folder it wrote, it restores the environment, it
+refuses DNS while running, and without moto it stops with one line saying how to install it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent.demo import folder as demo_folder
+from agent.demo.sandbox import INSTALL_HINT, no_network, offline_env
+
+ANNEXA = shutil.which("annexa") or "annexa"
+
+
+def test_prepare_creates_a_marked_folder(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "demo"
+    demo_folder.prepare(target)
+    assert (target / demo_folder.MARKER).is_file()
+
+
+def test_prepare_clears_only_a_previous_demo(tmp_path: Path) -> None:
+    demo_folder.prepare(tmp_path / "d")
+    (tmp_path / "d" / "annexa.db").write_text("old store")
+    (tmp_path / "d" / "evidence" / "ab").mkdir(parents=True)
+    demo_folder.prepare(tmp_path / "d")
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [demo_folder.MARKER]
+
+
+def test_prepare_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    (tmp_path / "annexa.yaml").write_text("store: {url: 'postgresql+psycopg://prod/annexa'}\n")
+    (tmp_path / "annexa.db").write_text("someone's real store")
+    with pytest.raises(demo_folder.NotADemoFolder, match="not an annexa demo folder"):
+        demo_folder.prepare(tmp_path)
+    assert (tmp_path / "annexa.db").read_text() == "someone's real store"
+
+
+def test_prepare_refuses_a_demo_folder_with_foreign_files(tmp_path: Path) -> None:
+    demo_folder.prepare(tmp_path / "d")
+    (tmp_path / "d" / "notes.txt").write_text("mine")
+    with pytest.raises(demo_folder.NotADemoFolder, match=r"notes\.txt"):
+        demo_folder.prepare(tmp_path / "d")
+    assert (tmp_path / "d" / "notes.txt").exists()
+
+
+def test_prepare_refuses_a_file(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(demo_folder.NotADemoFolder, match="not a folder"):
+        demo_folder.prepare(tmp_path / "f")
+
+
+def test_offline_env_scrubs_and_restores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    monkeypatch.setenv("AWS_PROFILE", "production-admin")
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "111111111111")
+    with offline_env():
+        assert "AWS_ENDPOINT_URL" not in os.environ and "AWS_PROFILE" not in os.environ
+        assert "MOTO_ACCOUNT_ID" not in os.environ
+        assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"
+        assert os.environ["AWS_CONFIG_FILE"] == os.devnull
+        assert os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] == "true"
+    assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+    assert os.environ["AWS_PROFILE"] == "production-admin"
+    assert "AWS_ACCESS_KEY_ID" not in os.environ
+
+
+def test_no_network_refuses_lookups_and_restores() -> None:
+    before = socket.getaddrinfo
+    with no_network(), pytest.raises(OSError, match="offline"):
+        socket.create_connection(("sts.amazonaws.com", 443), timeout=1)
+    assert socket.getaddrinfo is before
+
+
+def test_soa_written_by_the_demo_is_valid() -> None:
+    from agent.catalogue import load_catalogue
+    from agent.soa import parse_soa_text
+
+    text = demo_folder.soa_text()
+    assert text is not None
+    soa = parse_soa_text(text, "soa.yaml", load_catalogue())
+    excluded = {cid for cid, entry in soa.items() if not entry.applicable}
+    assert excluded == set(demo_folder.NOT_APPLICABLE)
+    assert all(soa[cid].justification for cid in excluded)
+    assert soa["A.5.1"].owner == "CISO"
+
+
+def test_without_moto_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A package named `moto` that fails to import stands in for a missing installation."""
+    fake = tmp_path / "site" / "moto"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named moto')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANNEXA_"))}
+    env["PYTHONPATH"] = str(tmp_path / "site")
+    proc = subprocess.run([ANNEXA, "demo", "--dir", str(tmp_path / "demo")], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [f"annexa: error: {INSTALL_HINT}"]
+    assert not (tmp_path / "demo").exists()
