@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from agent.model import Resource
-from collectors.aws.scope import CollectErrors, AwsScope, error_code
+from collectors.aws.scope import AwsScope, CollectErrors, error_code
 from collectors.aws.services import ServiceSpec
 
 KEY = "aws.kms.key"

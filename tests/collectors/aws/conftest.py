@@ -58,7 +58,7 @@ class AwsRun:
     def status(self, rule: str, resource_id: str) -> str:
         matches = [f["status"] for f in self.findings if f["rule_id"] == rule and f["resource_id"] == resource_id]
         assert matches, f"no finding for {rule} on {resource_id}; have: " + ", ".join(
-            sorted({f["resource_id"] for f in self.findings if f["rule_id"] == rule})) 
+            sorted({f["resource_id"] for f in self.findings if f["rule_id"] == rule}))
         assert len(matches) == 1, matches
         return matches[0]
 
