@@ -37,7 +37,8 @@ def daemon(ctx: click.Context, listen: str | None, once: bool, sources: tuple[st
     `incomplete`) and exits 0.
     """
     service_logging(ctx)
-    app: App = ctx.find_object(App)
+    app = ctx.find_object(App)
+    assert app is not None  # set by the top-level group
     options = DaemonOptions(listen=listen, jitter=jitter, default_schedule=default_schedule,
                             misfire_grace_time=misfire_grace, workers=workers, run_at_start=run_at_start,
                             sources=sources)

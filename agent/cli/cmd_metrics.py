@@ -40,7 +40,8 @@ def serve(ctx: click.Context, listen: str | None, cache_seconds: float) -> None:
     from agent.metrics.server import MetricsServer
 
     service_logging(ctx)
-    app: App = ctx.find_object(App)
+    app = ctx.find_object(App)
+    assert app is not None  # set by the top-level group
     store_metrics = StoreMetrics(app, cache_seconds=cache_seconds)
     server = MetricsServer(listen or app.config.metrics.listen, store_registry(store_metrics), store_metrics.ping)
     stop = threading.Event()

@@ -31,6 +31,10 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class MetricsServer:
     """Serve a registry in a background thread; `ready` decides /readyz (200 or 503)."""
 
@@ -46,15 +50,13 @@ class MetricsServer:
         """The bound `host:port` (the real port when 0 was asked for)."""
         if self._server is None:
             raise RuntimeError("server not started")
-        host, port = self._server.server_address[:2]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        host, port = str(self._server.server_address[0]), self._server.server_address[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def start(self) -> MetricsServer:
         host, port = parse_listen(self.listen)
         handler = self._handler()
-        server_cls = _Server
-        if ":" in host:
-            server_cls = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
+        server_cls: type[_Server] = _Server6 if ":" in host else _Server
         try:
             self._server = server_cls((host, port), handler)
         except OSError as exc:
