@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
 import uuid
@@ -23,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from agent.config import load_config
 from agent.rules.engine import RuleSet
@@ -77,7 +79,12 @@ def root_call(when: datetime, name: str = "GetAccountSummary") -> dict[str, Any]
 
 
 class CloudTrailFake:
-    """LookupEvents on loopback; every other request is proxied to moto."""
+    """LookupEvents on loopback; every other request is proxied to moto, unless a `deny` rule answers it.
+
+    `deny(code, match)` makes every request whose text (method, path, X-Amz-Target, body) contains
+    `match` fail with `code` in the service's own error format (JSON, query XML or REST XML), which
+    is how tests inject AccessDenied for one service, or for AssumeRole into one account.
+    """
 
     def __init__(self, upstream: str):
         self.upstream = urlsplit(upstream)
@@ -87,6 +94,8 @@ class CloudTrailFake:
         self.error: tuple[int, str] | None = None  # answer every lookup with this (status, code)
         self.on_lookup: Any = None                 # optional callback(params) run before answering
         self.proxied: list[tuple[str, str]] = []   # (method, path) of every request forwarded to moto
+        self.denials: list[tuple[str, str]] = []   # (code, match)
+        self.denied = 0
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -107,6 +116,30 @@ class CloudTrailFake:
         with self.lock:
             self.events.setdefault(region, []).append(item)
         return record["eventID"]
+
+    def deny(self, code: str, match: str) -> None:
+        self.denials.append((code, match))
+
+    def _denial(self, handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes] | None:
+        from urllib.parse import unquote_plus
+
+        text = " ".join([handler.command, unquote_plus(handler.path), handler.headers.get("X-Amz-Target") or "",
+                         unquote_plus(body.decode("utf-8", "replace"))])
+        for code, match in self.denials:
+            if match not in text:
+                continue
+            self.denied += 1
+            message = f"User is not authorized to perform this operation ({code} injected by the test)"
+            if handler.headers.get("X-Amz-Target"):
+                return 400, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(
+                    {"__type": code, "message": message}).encode()
+            if "x-www-form-urlencoded" in (handler.headers.get("Content-Type") or ""):
+                xml = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+                       "</Error><RequestId>annexa-test</RequestId></ErrorResponse>")
+                return 403, {"Content-Type": "text/xml"}, xml.encode()
+            xml = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>annexa-test</RequestId></Error>"
+            return 403, {"Content-Type": "application/xml", "x-amzn-ErrorType": code}, xml.encode()
+        return None
 
     def calls(self, region: str | None = None, status: int = 200) -> list[dict[str, Any]]:
         return [c for c in self.lookups if (region is None or c["region"] == region) and c["status"] == status]
@@ -165,6 +198,10 @@ class CloudTrailFake:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
             def _proxy(self, body: bytes) -> None:
+                denial = fake._denial(self, body)
+                if denial:
+                    self._reply(*denial)
+                    return
                 fake.proxied.append((self.command, self.path))
                 conn = http.client.HTTPConnection(fake.upstream.hostname, fake.upstream.port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "host")}
@@ -188,6 +225,23 @@ class CloudTrailFake:
         return Handler
 
 
+def quick_reset(moto_url: str) -> None:
+    """Wipe moto now, without AWS-managed IAM policies.
+
+    A reset re-creates every account's IAM backend before dropping it; with managed policies that
+    costs seconds per account. Resetting at teardown this way leaves nothing for the next test's reset.
+    """
+    previous = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "false"
+    try:
+        requests.post(f"{moto_url}/moto-api/reset", timeout=120)
+    finally:
+        if previous is None:
+            os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
+        else:
+            os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = previous
+
+
 @pytest.fixture
 def cloudtrail(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudTrailFake]:
     """The fake in front of moto for CloudTrail, with LookupEvents pacing and backoff shortened."""
@@ -197,6 +251,7 @@ def cloudtrail(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudTrail
     monkeypatch.setattr(events, "BACKOFF", 0.01)
     yield fake
     fake.close()
+    quick_reset(aws)
 
 
 def _activity(run: Any, region: str) -> dict[str, Any]:

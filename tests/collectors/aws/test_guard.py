@@ -20,7 +20,7 @@ from collectors.aws.scope import AwsScope, RunCache
 from collectors.aws.services import events
 from collectors.aws.session import AccountSession, CallRecorder
 from tests.collectors.aws.conftest import ACCOUNT
-from tests.collectors.aws.test_events import CloudTrailFake
+from tests.collectors.aws.test_events import CloudTrailFake, quick_reset
 
 REGION = "us-east-1"
 MODELS = botocore.session.get_session()
@@ -33,6 +33,7 @@ def wire(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudTrailFake]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
     yield proxy
     proxy.close()
+    quick_reset(aws)
 
 
 def guarded() -> AccountSession:
