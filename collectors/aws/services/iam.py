@@ -140,16 +140,22 @@ def _known_accounts(scope: AwsScope) -> set[str]:
     return known
 
 
-def _user_lookups(scope: AwsScope, name: str) -> dict[str, Any]:
-    """Console access, MFA devices and access keys (with last use) of one user. Raises API errors."""
+def _user_lookups(scope: AwsScope, name: str) -> dict[str, Any] | None:
+    """Console access, MFA devices and access keys (with last use) of one user; None if the user
+    was deleted meanwhile. Raises API errors."""
     try:
         login = scope.call("iam", "get_login_profile", UserName=name)["LoginProfile"]
     except CollectErrors as exc:
         if error_code(exc) != "NoSuchEntity":
             raise
-        login = None
-    mfa = list(scope.paginate("iam", "list_mfa_devices", "MFADevices", UserName=name))
-    keys = list(scope.paginate("iam", "list_access_keys", "AccessKeyMetadata", UserName=name))
+        login = None  # NoSuchEntity here means "no console password"
+    try:
+        mfa = list(scope.paginate("iam", "list_mfa_devices", "MFADevices", UserName=name))
+        keys = list(scope.paginate("iam", "list_access_keys", "AccessKeyMetadata", UserName=name))
+    except CollectErrors as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return None
+        raise
     for key in keys:
         key["LastUsed"] = scope.call("iam", "get_access_key_last_used",
                                      AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed")
@@ -166,7 +172,7 @@ def _users(scope: AwsScope, details: list[dict[str, Any]], report: dict[str, Any
         return
     rows = {r.get("arn"): r for r in report["Rows"]}
 
-    def lookup(name: str) -> dict[str, Any] | Exception:
+    def lookup(name: str) -> dict[str, Any] | Exception | None:
         try:
             return _user_lookups(scope, name)
         except CollectErrors as exc:
@@ -175,6 +181,8 @@ def _users(scope: AwsScope, details: list[dict[str, Any]], report: dict[str, Any
     with ThreadPoolExecutor(max_workers=USER_LOOKUP_WORKERS, thread_name_prefix="aws-iam-users") as pool:
         extras = list(pool.map(lookup, [u["UserName"] for u in details]))
     for detail, extra in zip(details, extras, strict=True):
+        if extra is None:
+            continue
         if isinstance(extra, Exception):
             scope.fail(USER, extra)
             scope.fail(ACCESS_KEY, extra)

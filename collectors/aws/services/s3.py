@@ -52,7 +52,7 @@ def collect(scope: AwsScope) -> Iterator[Resource]:
         yield scope.resource(ACCOUNT_BLOCK, arn, f"S3 account public access block of {scope.account_id}",
                              {"PublicAccessBlockConfiguration": account_block})
     try:
-        buckets = scope.call("s3", "list_buckets").get("Buckets") or []
+        buckets = list(scope.paginate("s3", "list_buckets", "Buckets"))
     except CollectErrors as exc:
         scope.fail(BUCKET, exc)
         return

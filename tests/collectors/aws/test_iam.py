@@ -17,11 +17,13 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 
 from agent.model import Resource
 from agent.rules.engine import RuleSet
 from agent.rules.loader import load_rules
-from collectors.aws.services.iam_account import parse_report
+from collectors.aws.services import iam_account
+from collectors.aws.services.iam_account import CredentialReportTimeout, credential_report, parse_report
 from collectors.aws.services.policy_docs import allows_full_admin, load_document, trusted_principals
 from collectors.registry import known_resource_types
 from tests.collectors.aws.conftest import ACCOUNT, run_aws
@@ -249,3 +251,44 @@ def test_policy_document_analysis() -> None:
     assert found == [{"Statement": 0, "Principal": "arn:aws:iam::111122223333:role/x", "Account": "111122223333",
                       "ExternalIdRequired": False, "OrganizationRestricted": False}]
     assert trusted_principals("{", ACCOUNT, set()) is None
+
+
+class _ClientScope:
+    """Just enough of AwsScope for credential_report(): a client."""
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        return self._client
+
+
+def _stubbed_iam() -> tuple[Any, Stubber]:
+    client = boto3.client("iam", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+                          aws_access_key_id="x", aws_secret_access_key="y")
+    return client, Stubber(client)
+
+
+def test_credential_report_waits_while_in_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iam_account.time, "sleep", lambda _s: None)
+    client, stub = _stubbed_iam()
+    stub.add_response("generate_credential_report", {"State": "STARTED"})
+    stub.add_client_error("get_credential_report", "ReportInProgress", http_status_code=404)
+    stub.add_client_error("get_credential_report", "ReportExpired", http_status_code=410)
+    stub.add_response("generate_credential_report", {"State": "STARTED"})  # expired: asked again
+    stub.add_response("get_credential_report", {"Content": b"user,arn,mfa_active\nx,arn:aws:iam::1:user/x,false\n",
+                                                "ReportFormat": "text/csv",
+                                                "GeneratedTime": datetime(2025, 1, 1, tzinfo=UTC)})
+    with stub:
+        report = credential_report(_ClientScope(client), wait=30)  # type: ignore[arg-type]
+    stub.assert_no_pending_responses()
+    assert report == {"GeneratedTime": "2025-01-01T00:00:00Z",
+                      "Rows": [{"user": "x", "arn": "arn:aws:iam::1:user/x", "mfa_active": "false"}]}
+
+
+def test_credential_report_wait_is_bounded() -> None:
+    client, stub = _stubbed_iam()
+    stub.add_response("generate_credential_report", {"State": "STARTED"})
+    stub.add_client_error("get_credential_report", "ReportInProgress", http_status_code=404)
+    with stub, pytest.raises(CredentialReportTimeout):
+        credential_report(_ClientScope(client), wait=0)  # type: ignore[arg-type]
