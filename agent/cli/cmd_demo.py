@@ -17,11 +17,14 @@ def demo(directory: Path) -> None:
     annexa.yaml lets every other command explore the result, e.g.
     `annexa findings --config annexa-demo/annexa.yaml`.
     """
+    import time
+
     from agent.demo.report import print_report
     from agent.demo.runner import run_demo
 
+    began = time.monotonic()
     result = run_demo(directory, say=lambda msg: click.echo(f"… {msg}", err=True), quiet=False)
-    print_report(result)
+    print_report(result, began=began)
 
 
 COMMANDS = [demo]

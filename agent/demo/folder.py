@@ -7,6 +7,7 @@ a folder without the marker, or with anything else in it, is refused (exit 2) ra
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from agent.errors import AnnexaError
@@ -14,12 +15,13 @@ from agent.errors import AnnexaError
 MARKER = ".annexa-demo"
 CONFIG = "annexa.yaml"
 SOA = "soa.yaml"
+EXCEPTIONS = "exceptions.yaml"
 DB = "annexa.db"
 EVIDENCE = "evidence"
 POLICIES = "policies"
 BUNDLE = "annexa-demo-export.zip"
 
-FILES = {MARKER, CONFIG, SOA, DB, f"{DB}-journal", f"{DB}-wal", f"{DB}-shm", BUNDLE}
+FILES = {MARKER, CONFIG, SOA, EXCEPTIONS, DB, f"{DB}-journal", f"{DB}-wal", f"{DB}-shm", BUNDLE}
 FOLDERS = {EVIDENCE, POLICIES}
 
 MARKER_TEXT = ("This folder was written by `annexa demo`. Running `annexa demo` on it again deletes and\n"
@@ -40,7 +42,7 @@ def prepare(folder: Path) -> None:
             raise NotADemoFolder(f"{folder}: not empty and not an annexa demo folder (it contains "
                                  f"{', '.join(entries[:3])}{', …' if len(entries) > 3 else ''}); "
                                  "choose an empty or new --dir")
-        foreign = [n for n in entries if n not in FILES | FOLDERS
+        foreign = [n for n in entries if n not in FILES | FOLDERS or (folder / n).is_symlink()
                    or (n in FOLDERS and not (folder / n).is_dir()) or (n in FILES and (folder / n).is_dir())]
         if foreign:
             raise NotADemoFolder(f"{folder}: contains files the demo did not write ({', '.join(foreign[:3])}); "
@@ -55,21 +57,23 @@ def prepare(folder: Path) -> None:
     (folder / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
 
 
-def config_text(source: str, regions: list[str], *, soa: bool = True) -> str:
+def config_text(source: str, regions: list[str], *, soa: bool = True, exceptions: bool = True) -> str:
     """annexa.yaml for the demo: relative paths, so it works from any current folder."""
-    soa_line = f"soa: {SOA}                         # Statement of Applicability\n" if soa else ""
+    soa_line = f"soa: {SOA:<28}# Statement of Applicability\n" if soa else ""
+    if exceptions:
+        soa_line += f"exceptions: {EXCEPTIONS:<21}# risk acceptances (owner, approver, expiry)\n"
     return f"""\
 # Written by `annexa demo`: the store below holds runs over a SIMULATED AWS organisation.
 # Explore it from anywhere:  annexa findings --config DIR/annexa.yaml  (or ANNEXA_CONFIG=DIR/annexa.yaml)
 # Re-run `annexa demo --dir DIR` to rebuild it. Note: `annexa run` with this file would collect from
 # whatever real AWS account your credentials point at, not from the simulation.
 store:
-  url: sqlite:///{DB}                # relative to this file
-  evidence: ./{EVIDENCE}
+  url: sqlite:///{DB:<16}# relative to this file
+  evidence: ./{EVIDENCE:<19}# evidence blobs, also relative
 {soa_line}sources:
   - name: {source}
     type: aws
-    accounts: organization          # walk the Organization, assume role_name in each member account
+    accounts: organization   # walk the Organization, assume role_name in each member account
     role_name: AnnexaReadOnly
     regions: [{", ".join(regions)}]
 identity:
@@ -123,11 +127,38 @@ def soa_text() -> str | None:
     return "\n".join(out) + "\n"
 
 
-def write_config(folder: Path, source: str, regions: list[str]) -> Path:
-    """Write annexa.yaml (and soa.yaml when SoA support is installed); return the config's path."""
+def exceptions_text(today: date) -> str | None:
+    """One risk acceptance, valid for 90 days from today, if risk-acceptance support is installed."""
+    try:
+        import agent.exceptions  # noqa: F401
+    except ImportError:
+        return None
+    expires = (today + timedelta(days=90)).isoformat()
+    return f"""\
+# Risk acceptances: a failing check the organisation has knowingly accepted, with owner and expiry.
+# While an acceptance is current, the fail findings it covers are reported as `excepted`.
+exceptions:
+  - id: RA-2025-014
+    rule: aws.rds.instance_storage_encrypted
+    resource: "arn:aws:rds:eu-west-1:*:db:legacy-reporting-db"
+    justification: >-
+      The legacy reporting database holds only aggregated figures with no personal or card data.
+      It is being replaced by the warehouse project (DATA-412) and will be deleted before the expiry.
+    owner: data-platform@acme.example
+    approved_by: ciso@acme.example
+    expires: {expires}
+"""
+
+
+def write_config(folder: Path, source: str, regions: list[str], today: date | None = None) -> Path:
+    """Write annexa.yaml, plus soa.yaml and exceptions.yaml when those features are installed."""
     soa = soa_text()
     if soa is not None:
         (folder / SOA).write_text(soa, encoding="utf-8")
+    exceptions = exceptions_text(today or datetime.now(UTC).date())
+    if exceptions is not None:
+        (folder / EXCEPTIONS).write_text(exceptions, encoding="utf-8")
     path = folder / CONFIG
-    path.write_text(config_text(source, regions, soa=soa is not None), encoding="utf-8")
+    path.write_text(config_text(source, regions, soa=soa is not None, exceptions=exceptions is not None),
+                    encoding="utf-8")
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +35,7 @@ def _run_line(n: int, run: RunResult) -> str:
     errors = sum(len(s.errors) for s in run.sources.values())
     return (f"  run {n} (id {run.run_id}, {run.status}): {resources} resources; findings: "
             f"{totals.get('pass', 0)} pass, {totals.get('fail', 0)} fail, {totals.get('error', 0)} error"
+            + (f", {totals['excepted']} excepted" if totals.get("excepted") else "")
             + (f"; {errors} collection errors" if errors else ""))
 
 
@@ -94,7 +96,7 @@ def _next_steps(result: DemoResult) -> None:
     click.echo("To collect from your own AWS account instead: `annexa init`, edit annexa.yaml, `annexa run`.")
 
 
-def print_report(result: DemoResult) -> None:
+def print_report(result: DemoResult, began: float | None = None) -> None:
     _world(result)
     click.echo("Pipeline (collect → evaluate → store), twice, with a fix in between:")
     for n, run in enumerate(result.runs, 1):
@@ -116,7 +118,8 @@ def print_report(result: DemoResult) -> None:
         click.echo(f"note: {name} was ignored during the demo (it always uses its own SQLite store); "
                    f"unset it to explore the demo store", err=True)
     _next_steps(result)
-    click.echo(f"\nDemo finished in {result.seconds:.1f}s.")
+    seconds = time.monotonic() - began if began is not None else result.seconds
+    click.echo(f"\nDemo finished in {seconds:.1f}s.")
 
 
 def _short(path: Path) -> str:

@@ -7,6 +7,8 @@ would fail. The assertions then use the ordinary commands on the demo's annexa.y
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -148,11 +150,22 @@ def test_store_verifies(demo: Demo) -> None:
     assert "store OK" in proc.stdout
 
 
-def test_export_bundle_verifies(demo: Demo) -> None:
+def test_export_bundle_verifies_and_shows_the_fix(demo: Demo) -> None:
     bundle = demo.folder / "annexa-demo-export.zip"
     assert bundle.is_file()
     with zipfile.ZipFile(bundle) as zf:
         names = set(zf.namelist())
+        history = list(csv.DictReader(io.TextIOWrapper(zf.open("controls/A.8.3/findings.csv"), "utf-8")))
     assert {"index.html", "manifest.json", "SHA256SUMS"} <= names
+    intervals = [(row["status"], row["first_run"], row["open"]) for row in history
+                 if row["rule"] == "aws.s3.bucket_public_access_blocked"
+                 and row["resource_id"] == "arn:aws:s3:::acme-prod-customer-uploads"]
+    assert sorted(intervals) == [("fail", "1", "no"), ("pass", "2", "yes")]
     proc = annexa("verify", str(bundle), cwd=demo.elsewhere)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_risk_acceptance_makes_a_finding_excepted(demo: Demo) -> None:
+    findings = _findings(demo, "findings", "--config", str(demo.config), "--status", "excepted", "--format", "json")
+    assert [f["resource"]["name"] for f in findings] == ["legacy-reporting-db"]
+    assert findings[0]["rule"] == "aws.rds.instance_storage_encrypted"
