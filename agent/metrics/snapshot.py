@@ -132,6 +132,19 @@ def source_stats(store: EvidenceStore, configured: Iterable[str]) -> dict[str, S
     return out
 
 
+def newest_evidence(store: EvidenceStore) -> dict[str, Any]:
+    """{rule: newest last_seen} over current findings that rest on evidence.
+
+    `error` findings are left out: they say the resource could not be read, so they must not make
+    a control's evidence look fresh.
+    """
+    with store.engine.connect() as conn:
+        return {rule: as_utc(seen) for rule, seen in conn.execute(
+            select(findings.c.rule_id, func.max(findings.c.last_seen))
+            .where(findings.c.open.is_(True), findings.c.status != Status.ERROR.value)
+            .group_by(findings.c.rule_id))}
+
+
 def compute(store: EvidenceStore, controls: list[Control], rules: list[Rule], *,
             applicability: dict[str, tuple[bool, str | None]],
             manual: dict[str, ManualEvidenceState], configured_sources: Iterable[str],
@@ -141,7 +154,7 @@ def compute(store: EvidenceStore, controls: list[Control], rules: list[Rule], *,
     now = time.time() if now is None else now
     by_rule = store.counts_by_rule()
     states = control_states(controls, rules, by_rule, applicability=applicability, manual=manual,
-                            newest=store.newest_evidence_by_rule())
+                            newest=newest_evidence(store))
     rows = catalogue_rows(controls)
     for row, state in zip(rows, states, strict=True):
         row.status = state.status

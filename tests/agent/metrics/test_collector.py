@@ -106,6 +106,7 @@ def test_metrics_from_a_real_store(demo: Path) -> None:
     ages = {la["control"]: v for la, v in m["annexa_evidence_age_seconds"]}
     assert 0 <= ages["A.8.24"] < 600 and 0 <= ages["A.5.1"] < 600
     assert "A.8.1" not in ages  # no evidence at all: no age rather than a made-up one
+    assert "A.5.18" not in ages  # only `error` findings (could not collect): not evidence
     expiry = {la["control"]: v for la, v in m["annexa_manual_evidence_expiry_timestamp_seconds"]}
     assert set(expiry) == {"A.5.1"}
     assert abs(expiry["A.5.1"] - (time.time() + demo_store.MANUAL_VALID_DAYS * 86400)) < 600
