@@ -52,12 +52,6 @@ def selection(plan_id: str) -> list[dict[str, Any]]:
              "IamRoleArn": f"arn:aws:iam::{ACCOUNT}:role/backup", "CreationDate": 1700000000}]
 
 
-def test_no_backup_plan_fails(aws: str, tmp_path: Path, selections: dict[str, Any]) -> None:
-    run = run_aws(tmp_path, OPTIONS)
-    assert not run.errors
-    assert run.status("aws.backup.plan_exists", SUMMARY) == "fail"
-
-
 def test_backup_rules(aws: str, tmp_path: Path, selections: dict[str, Any]) -> None:
     client = boto3.client("backup", region_name=REGION)
     keep = plan(client, "keep-forever", None)
@@ -68,9 +62,11 @@ def test_backup_rules(aws: str, tmp_path: Path, selections: dict[str, Any]) -> N
     client.put_backup_vault_lock_configuration(BackupVaultName="locked", MinRetentionDays=7)
     client.create_backup_vault(BackupVaultName="open")
 
-    run = run_aws(tmp_path, OPTIONS)
+    # us-west-2 has no backup plan at all
+    run = run_aws(tmp_path, "    regions: [us-east-1, us-west-2]\n    services: [backup]\n")
     assert not run.errors
     assert run.status("aws.backup.plan_exists", SUMMARY) == "pass"
+    assert run.status("aws.backup.plan_exists", f"arn:aws:backup:us-west-2:{ACCOUNT}:backup-plans") == "fail"
     assert run.status("aws.backup.plan_assigns_resources", long["BackupPlanArn"]) == "pass"
     assert run.status("aws.backup.plan_assigns_resources", short["BackupPlanArn"]) == "fail"
     assert run.status("aws.backup.plan_retention_35_days", long["BackupPlanArn"]) == "pass"

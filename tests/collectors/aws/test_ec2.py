@@ -99,8 +99,10 @@ def test_storage_instances_and_images(aws: str, tmp_path: Path) -> None:
     public_ami = ec2.create_image(InstanceId=v1, Name="public-image")["ImageId"]
     private_ami = ec2.create_image(InstanceId=v2, Name="private-image")["ImageId"]
     ec2.modify_image_attribute(ImageId=public_ami, LaunchPermission={"Add": [{"Group": "all"}]})
+    # EBS default encryption is one setting per region: on in us-west-2, left off in us-east-1
+    boto3.client("ec2", region_name="us-west-2").enable_ebs_encryption_by_default()
 
-    run = run_aws(tmp_path, OPTIONS)
+    run = run_aws(tmp_path, "    regions: [us-east-1, us-west-2]\n    services: [ec2]\n")
     assert not run.errors
     vol = lambda v: f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/{v}"  # noqa: E731
     snap = lambda s: f"arn:aws:ec2:{REGION}::snapshot/{s}"  # noqa: E731
@@ -109,6 +111,8 @@ def test_storage_instances_and_images(aws: str, tmp_path: Path) -> None:
 
     assert run.status("aws.ec2.ebs_default_encryption_enabled",
                       f"arn:aws:ec2:{REGION}:{ACCOUNT}:ebs-encryption-by-default") == "fail"
+    assert run.status("aws.ec2.ebs_default_encryption_enabled",
+                      f"arn:aws:ec2:us-west-2:{ACCOUNT}:ebs-encryption-by-default") == "pass"
     assert run.status("aws.ec2.volume_encrypted", vol(plain_vol)) == "fail"
     assert run.status("aws.ec2.volume_encrypted", vol(enc_vol)) == "pass"
     assert run.status("aws.ec2.snapshot_encrypted", snap(plain_snap)) == "fail"
@@ -120,10 +124,3 @@ def test_storage_instances_and_images(aws: str, tmp_path: Path) -> None:
     assert run.status("aws.ec2.image_not_public", img(public_ami)) == "fail"
     assert run.status("aws.ec2.image_not_public", img(private_ami)) == "pass"
 
-
-def test_ebs_default_encryption_on(aws: str, tmp_path: Path) -> None:
-    ec2 = boto3.client("ec2", region_name=REGION)
-    ec2.enable_ebs_encryption_by_default()
-    run = run_aws(tmp_path, OPTIONS)
-    assert run.status("aws.ec2.ebs_default_encryption_enabled",
-                      f"arn:aws:ec2:{REGION}:{ACCOUNT}:ebs-encryption-by-default") == "pass"
