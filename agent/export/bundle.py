@@ -212,14 +212,14 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
             states=states, exports=exports, excluded=excluded, manifest=doc, run_times=run_times,
             timeline=history.timeline, generated_at=generated_at))
 
-        doc["files"] = manifest.file_list(writer.files)
-        manifest_raw = manifest.manifest_bytes(doc)
+        files = list(writer.files)
+        manifest_raw = manifest.manifest_bytes(doc, files)
         man_entry = writer.write_bytes(manifest.MANIFEST, manifest_raw)
         sig_hex = None
         if signing_key is not None:
             sig_hex = writer.write_bytes(manifest.SIGNATURE, signing.sign(signing_key, manifest_raw)).sha256
         writer.write_bytes(manifest.SUMS, manifest.render_sums(
-            manifest.sums_entries(doc, man_entry.sha256, sig_hex)))
+            manifest.sums_entries(((f.path, f.sha256) for f in files), man_entry.sha256, sig_hex)))
         writer.finish(manifest.zip_comment(man_entry.sha256, sig_hex))
     except BaseException:
         writer.abort()

@@ -27,13 +27,20 @@ _SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 _COMMENT = re.compile(r"(manifest|sig)=sha256:([0-9a-f]{64})")
 
 
-def manifest_bytes(document: dict[str, Any]) -> bytes:
-    """The manifest as written: indented, sorted keys, UTF-8, trailing newline (stable for signing)."""
-    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+_FILES_MARK = "\x00files\x00"
 
 
-def file_list(entries: Iterable[FileEntry]) -> list[dict[str, Any]]:
-    return [{"path": e.path, "sha256": e.sha256, "size": e.size} for e in entries]
+def manifest_bytes(document: dict[str, Any], files: Sequence[FileEntry]) -> bytes:
+    """The manifest as written: indented, sorted keys, UTF-8, trailing newline; one line per file.
+
+    The file list (the bulk of a large manifest) is rendered entry by entry with the C encoder rather
+    than through the indenting encoder, which would build the whole list as many small strings.
+    """
+    head = json.dumps({**document, "files": _FILES_MARK}, indent=2, sort_keys=True, ensure_ascii=False)
+    lines = ",\n".join("    " + json.dumps({"path": e.path, "sha256": e.sha256, "size": e.size}, ensure_ascii=False)
+                       for e in files)
+    body = f"[\n{lines}\n  ]" if files else "[]"
+    return (head.replace(json.dumps(_FILES_MARK), body, 1) + "\n").encode("utf-8")
 
 
 def render_sums(entries: Sequence[tuple[str, str]]) -> bytes:
@@ -41,9 +48,10 @@ def render_sums(entries: Sequence[tuple[str, str]]) -> bytes:
     return "".join(f"{digest}  {path}\n" for path, digest in entries).encode("utf-8")
 
 
-def sums_entries(manifest: dict[str, Any], manifest_sha256: str, signature_sha256: str | None) -> list[tuple[str, str]]:
-    """What SHA256SUMS must contain for this manifest: every data file, the manifest, the signature."""
-    out = [(f["path"], f["sha256"]) for f in manifest.get("files", [])]
+def sums_entries(files: Iterable[tuple[str, str]], manifest_sha256: str,
+                 signature_sha256: str | None) -> list[tuple[str, str]]:
+    """What SHA256SUMS must contain: every data file (path, hex), the manifest, the signature."""
+    out = list(files)
     out.append((MANIFEST, manifest_sha256))
     if signature_sha256 is not None:
         out.append((SIGNATURE, signature_sha256))

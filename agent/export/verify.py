@@ -197,7 +197,8 @@ class _Checker:
         sig = comment.get("sig") or (self.actual[mf.SIGNATURE][0] if mf.SIGNATURE in self.actual else None)
         if mf.SIGNATURE in self.flags:
             sig = sums.entries.get(mf.SIGNATURE, sig)
-        expected = mf.render_sums(mf.sums_entries(doc, self.actual[mf.MANIFEST][0], sig))
+        listed = ((f["path"], f["sha256"]) for f in doc["files"])
+        expected = mf.render_sums(mf.sums_entries(listed, self.actual[mf.MANIFEST][0], sig))
         if self.raw[mf.SUMS] != expected:
             got, want = self.raw[mf.SUMS].decode("utf-8", "replace").splitlines(), expected.decode().splitlines()
             line = next((i for i, (a, b) in enumerate(zip(got, want, strict=False), 1) if a != b),

@@ -23,7 +23,7 @@ from typing import IO, BinaryIO
 CHUNK = 1 << 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileEntry:
     path: str
     sha256: str  # hex

@@ -123,16 +123,17 @@ def test_a_consistently_rewritten_manifest_fails_the_signature(bundle: Path, key
     (_, public), _ = keys
     name = "controls/A.8.24/findings.csv"
     data = read(bundle, name).replace(b"fail", b"pass")
-    doc = json.loads(read(bundle, "manifest.json"))
     import hashlib
 
-    for f in doc["files"]:
-        if f["path"] == name:
-            f["sha256"], f["size"] = hashlib.sha256(data).hexdigest(), len(data)
-    raw = mf.manifest_bytes(doc)
+    from agent.export.zipout import FileEntry
+
+    doc = json.loads(read(bundle, "manifest.json"))
+    files = [FileEntry(f["path"], hashlib.sha256(data).hexdigest(), len(data)) if f["path"] == name
+             else FileEntry(f["path"], f["sha256"], f["size"]) for f in doc.pop("files")]
+    raw = mf.manifest_bytes(doc, files)
     sig = read(bundle, "manifest.sig")
     man_hex, sig_hex = hashlib.sha256(raw).hexdigest(), hashlib.sha256(sig).hexdigest()
-    sums = mf.render_sums(mf.sums_entries(doc, man_hex, sig_hex))
+    sums = mf.render_sums(mf.sums_entries(((f.path, f.sha256) for f in files), man_hex, sig_hex))
     forged = rewrite(bundle, tmp_path / "forged.zip", change={name: data, "manifest.json": raw, "SHA256SUMS": sums},
                      keep_comment=False)
     with zipfile.ZipFile(forged, "a") as zf:
