@@ -35,7 +35,8 @@ def make_engine(url: str) -> Engine:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         try:
-            return create_engine(parsed, pool_pre_ping=True)
+            # connect_timeout: an unreachable server must not hang a scrape, /readyz or a CronJob forever
+            return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
         except ModuleNotFoundError:
             raise StoreError("PostgreSQL store needs the driver: pip install 'annexa[postgres]'") from None
     raise StoreError(f"store.url: unsupported database {parsed.get_backend_name()!r} (use sqlite or postgresql)")
