@@ -52,6 +52,8 @@ def _load_balancers(world: World, acct: DemoAccount, region: str, net: dict[str,
     def balancer(name: str) -> tuple[str, str]:
         lb = elb.create_load_balancer(Name=name, Subnets=subnets, SecurityGroups=[net["web_sg"]],
                                       Scheme="internet-facing", Type="application")["LoadBalancers"][0]
+        elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=[
+            {"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"}])
         tg = elb.create_target_group(Name=f"{name}-tg", Protocol="HTTP", Port=8080, VpcId=net["vpc"],
                                      TargetType="ip")["TargetGroups"][0]
         return lb["LoadBalancerArn"], tg["TargetGroupArn"]

@@ -216,9 +216,16 @@ def _database(world: World, acct: DemoAccount, region: str, name: str, *, encryp
 
 def _registry(world: World, acct: DemoAccount, region: str, name: str, *, hardened: bool) -> None:
     ecr = acct.client("ecr", region)
-    world.attempt("ecr.repository", name, lambda: ecr.create_repository(
+    created = world.attempt("ecr.repository", name, lambda: ecr.create_repository(
         repositoryName=name, imageTagMutability="IMMUTABLE" if hardened else "MUTABLE",
         imageScanningConfiguration={"scanOnPush": hardened}))
+    expire_untagged = {"rules": [{"rulePriority": 1, "description": "expire untagged images after 14 days",
+                                  "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
+                                                "countUnit": "days", "countNumber": 14},
+                                  "action": {"type": "expire"}}]}
+    if created:
+        world.attempt("ecr.lifecycle_policy", name, lambda: ecr.put_lifecycle_policy(
+            repositoryName=name, lifecyclePolicyText=json.dumps(expire_untagged)))
 
 
 def _secret(world: World, acct: DemoAccount, region: str, name: str, *, rotated: bool) -> None:

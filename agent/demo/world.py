@@ -96,7 +96,10 @@ def _session_for(management: boto3.Session, account_id: str, role: str) -> boto3
 def _create_roles(world: World, member: DemoAccount, management_id: str, org_id: str) -> None:
     iam = member.client("iam")
     # AWS Organizations creates OrganizationAccountAccessRole in each new member account (so does the
-    # simulator); through it the platform team creates the read-only role the deployment guide asks for.
+    # simulator). The platform team limits its trust to the Organization, then creates the read-only role
+    # the deployment guide asks for.
+    world.attempt("iam.trust_policy", f"{member.name}/{BOOTSTRAP_ROLE}", lambda: iam.update_assume_role_policy(
+        RoleName=BOOTSTRAP_ROLE, PolicyDocument=_trust_policy(management_id, org_id)))
     # The read-only role Annexa assumes (what the deployment guide asks the platform team to create).
     world.attempt("iam.role", f"{member.name}/{READ_ONLY_ROLE}", lambda: (
         iam.create_role(RoleName=READ_ONLY_ROLE, AssumeRolePolicyDocument=_trust_policy(management_id, org_id),
