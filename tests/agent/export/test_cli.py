@@ -101,6 +101,12 @@ def test_signing_key_from_the_config_environment_variable(history: History, tmp_
     assert b"PRIVATE KEY" not in blob and key.read_bytes().split(b"\n")[1] not in blob
     assert main("verify", str(out), "--public-key", str(public)).returncode == 0
 
+    monkeypatch.delenv("AUDIT_SIGNING_KEY")  # export.signing_key (a path relative to the config) wins
+    config.write_text(config.read_text().replace("signing_key_env: AUDIT_SIGNING_KEY", "signing_key: k.pem"))
+    again = main("--config", str(config), "export", "--out", str(out), "--control", "A.8.24", "--force")
+    assert again.returncode == 0, again.stderr
+    assert main("verify", str(out), "--public-key", str(public)).returncode == 0
+
 
 def test_period_without_data_exits_2_and_leaves_no_file(history: History, tmp_path: Path) -> None:
     out = tmp_path / "empty.zip"

@@ -95,6 +95,7 @@ def test_no_page_references_anything_outside_the_bundle(unzipped: Path) -> None:
 def test_third_party_text_is_escaped(unzipped: Path) -> None:
     page = (unzipped / "controls" / "A.8.24" / "index.html").read_text(encoding="utf-8")
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; co" in page
+    assert "RA-7" in page and '<span class="badge s-excepted">excepted</span>' in page  # the risk acceptance
     index = (unzipped / "index.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index
     for p in html_files(unzipped):
