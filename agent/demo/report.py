@@ -79,8 +79,8 @@ def _controls(result: DemoResult) -> None:
 
 
 def _next_steps(result: DemoResult) -> None:
-    cfg = shlex.quote(str(result.config))
-    click.echo(f"\nNext steps (the demo store stays in {result.folder}; point any command at it):")
+    cfg = shlex.quote(str(result.config.resolve()))
+    click.echo(f"\nNext steps (the demo store stays in {result.folder.resolve()}; point any command at it):")
     click.echo(f"  export ANNEXA_CONFIG={cfg}      # or pass --config to each command")
     steps = [
         ("annexa findings --status fail", "what fails, resource by resource (--format json for scripts)"),
@@ -89,7 +89,7 @@ def _next_steps(result: DemoResult) -> None:
         ("annexa verify --store", "check the store's hash chain"),
     ]
     if result.bundle is not None:
-        steps.append((f"annexa verify {shlex.quote(str(result.bundle))}", "check the auditor bundle"))
+        steps.append((f"annexa verify {shlex.quote(str(result.bundle.resolve()))}", "check the auditor bundle"))
     steps.append(("annexa export --out audit.zip", "an auditor bundle for any period"))
     for command, why in steps:
         click.echo(f"  {command:<44} # {why}")
