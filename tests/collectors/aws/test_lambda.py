@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from collectors.aws.services.lambda_ import RUNTIME_DEPRECATION
 from tests.collectors.aws.conftest import ACCOUNT, run_aws
@@ -125,3 +126,40 @@ def test_secrets_never_stored(aws: str, tmp_path: Path, caplog: pytest.LogCaptur
 def lam_env(arn: str) -> dict[str, str]:
     fn = boto3.client("lambda", region_name=REGION).get_function(FunctionName=arn)
     return fn["Configuration"]["Environment"]["Variables"]
+
+
+def test_denied_policy_lookup_is_error_not_pass(aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If a function's resource policy cannot be read, the function is not judged on half the evidence."""
+    import collectors.aws as aws_collector
+
+    arn = function("unreadable", "python3.12")
+    original = aws_collector.base_session
+
+    def deny_get_policy(request: Any, **_: Any) -> AWSResponse | None:
+        if not request.url.split("?")[0].endswith("/policy"):
+            return None
+        body = json.dumps({"Type": "User", "Message": "not authorized to perform lambda:GetPolicy"}).encode()
+        return AWSResponse(request.url, 403, {"x-amzn-ErrorType": "AccessDeniedException",
+                                              "Content-Type": "application/json"}, _Body(body))
+
+    def session(*args: Any, **kwargs: Any) -> Any:
+        sess = original(*args, **kwargs)
+        sess.events.register("before-send.lambda.*", deny_get_policy)
+        return sess
+
+    monkeypatch.setattr(aws_collector, "base_session", session)
+    run = run_aws(tmp_path, "    regions: [us-east-1]\n    services: [lambda]\n")
+    assert [e.resource_type for e in run.errors] == ["aws.lambda.function"]
+    assert "AccessDenied" in run.errors[0].message
+    for rule in ("aws.lambda.function_not_publicly_invocable", "aws.lambda.function_runtime_supported"):
+        statuses = run.by_rule(rule)
+        assert arn not in statuses
+        assert set(statuses.values()) == {"error"}
+
+
+class _Body:
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
