@@ -9,7 +9,7 @@ documents them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from agent.model import Resource
@@ -27,12 +27,15 @@ GONE = ("InvalidSnapshot.NotFound", "InvalidAMIID.NotFound", "InvalidAMIID.Unava
 
 
 def plain(value: Any) -> Any:
-    """API JSON as plain JSON: timestamps become ISO 8601 strings (so rules can compare dates)."""
+    """API JSON as plain JSON: timestamps become ISO 8601 UTC strings (so rules can compare dates)."""
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        # botocore parses timestamps in the host's zone; UTC keeps evidence stable across hosts
+        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, bytes):
         return redacted(value.decode("utf-8", "replace"))

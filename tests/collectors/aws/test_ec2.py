@@ -124,3 +124,14 @@ def test_storage_instances_and_images(aws: str, tmp_path: Path) -> None:
     assert run.status("aws.ec2.image_not_public", img(public_ami)) == "fail"
     assert run.status("aws.ec2.image_not_public", img(private_ami)) == "pass"
 
+
+
+def test_plain_json_timestamps_are_utc() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from collectors.aws.services.ec2 import plain
+
+    local = datetime(2024, 1, 1, 2, 0, tzinfo=timezone(timedelta(hours=2)))
+    out = plain({"When": [local], "Raw": b"x"})
+    assert out["When"] == ["2024-01-01T00:00:00+00:00"]
+    assert out["Raw"]["redacted"] is True and "x" not in out["Raw"].values()
