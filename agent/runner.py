@@ -8,6 +8,7 @@ and findings to the store's buffered recorder. Only the resource types that Pyth
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.config import Config, SourceConfig
-from agent.model import CollectionError, Finding, Resource, Status
+from agent.model import CollectionError, Finding, Resource, Status, canonical_json
 from agent.rules.engine import CompiledRule, Evaluation, PythonRuleFailed, RuleSet
 from agent.runtypes import RunInterrupted, RunObserver, SourceSummary
 from agent.store.recorder import SourceRecorder
@@ -215,7 +216,10 @@ class Runner:
 
     def _consume(self, recorder: SourceRecorder, summary: SourceSummary, resource: Resource,
                  kept: dict[str, list[Resource]]) -> None:
-        digest = recorder.record_resource(resource)
+        raw = canonical_json(resource.evidence_document())
+        # Rules judge exactly what is stored: the JSON form (times as ISO strings, no Python objects).
+        resource.data = json.loads(raw)["data"]
+        digest = recorder.record_resource(resource, raw)
         summary.resources += 1
         self.observer.resource(summary.name, summary.resources)
         for compiled, ev in self.rules.evaluate(resource):

@@ -55,9 +55,13 @@ class SourceRecorder:
                 resources=0, findings=0, errors=[]))
 
     # -- buffering -------------------------------------------------------------------------
-    def record_resource(self, resource: Resource) -> str:
-        """Store the resource's evidence blob (if new) and buffer its interval. Returns the digest."""
-        digest = self.store.blobs.put_json(resource.evidence_document())
+    def record_resource(self, resource: Resource, raw: bytes | None = None) -> str:
+        """Store the resource's evidence blob (if new) and buffer its interval. Returns the digest.
+
+        `raw` is the canonical JSON of `resource.evidence_document()` when the caller has it already.
+        """
+        digest = self.store.blobs.put_bytes(raw) if raw is not None else \
+            self.store.blobs.put_json(resource.evidence_document())
         key = key_of(self.name, resource.type, resource.id)
         self._resources[key] = (resource, digest)
         self.stats.resources += 1

@@ -31,6 +31,7 @@ class AwsOptions(CollectorOptions):
     services: list[str] | None = None
     exclude_services: list[str] = Field(default_factory=list)
     events_lookback_days: int = Field(default=90, ge=1, le=90)
+    max_attempts: int | None = Field(default=None, ge=1, le=20, description="botocore adaptive retry attempts")
 
     @field_validator("accounts", mode="before")
     @classmethod
@@ -80,7 +81,7 @@ class AwsCollector(Collector):
     # -- fan-out ---------------------------------------------------------------------------
     def _fan_out(self, opts: AwsOptions, recorder: CallRecorder, out: queue.Queue[Any]) -> None:
         base = base_session()
-        home = AccountSession(base, "", recorder)
+        home = AccountSession(base, "", recorder, max_attempts=opts.max_attempts)
         identity = home.client("sts", "us-east-1").get_caller_identity()
         current = identity["Account"]
         partition = identity["Arn"].split(":")[1]
@@ -151,7 +152,7 @@ class AwsCollector(Collector):
                     if rtype != "aws.account":
                         self.ctx.report_error(rtype, message, account=account_id)
                 continue
-            sessions.append(AccountSession(session, account_id, recorder))
+            sessions.append(AccountSession(session, account_id, recorder, max_attempts=opts.max_attempts))
         return sessions
 
     def _regions(self, opts: AwsOptions, home: AccountSession) -> list[str]:

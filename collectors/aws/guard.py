@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-READ_PREFIXES = ("Describe", "Get", "List", "Lookup", "Search", "BatchGet", "Head", "Select", "Scan", "Query")
+# Control-plane reads only: data-plane verbs (Scan, Query, Select…) never appear here.
+READ_PREFIXES = ("Describe", "Get", "List", "Lookup", "Search", "BatchGet", "Head")
 # Operations that do not start with a read verb but change nothing Annexa cares about.
 ALLOWED_OPERATIONS = frozenset({
     "GenerateCredentialReport",  # asks IAM to build the credential report it then reads with GetCredentialReport
@@ -16,11 +17,16 @@ ALLOWED_OPERATIONS = frozenset({
     "GetCallerIdentity",
 })
 # Reads that return secrets: refused although they are reads, so no secret value can be fetched.
+# Reads that return stored data (object contents, table items, log lines) are refused too.
 SECRET_READS = frozenset({
-    "GetSecretValue", "BatchGetSecretValue", "GetParameter", "GetParameters", "GetParametersByPath",
-    "GetPasswordData", "GetQueryResults", "GetObject", "GetFunctionConfiguration", "Decrypt",
-    "GetAuthorizationToken", "GetSessionToken", "GetFederationToken", "GetConsoleOutput",
-    "GetLaunchTemplateData",
+    "GetSecretValue", "BatchGetSecretValue", "GetRandomPassword",
+    "GetParameter", "GetParameters", "GetParametersByPath", "GetParameterHistory",
+    "GetPasswordData", "GetQueryResults", "GetFunctionConfiguration", "Decrypt",
+    "GetAuthorizationToken", "GetSessionToken", "GetFederationToken", "GetConsoleOutput", "GetConsoleScreenshot",
+    "GetLaunchTemplateData", "GetCredentialsForIdentity", "GetOpenIdToken", "GetId",
+    "GetObject", "GetObjectTorrent", "SelectObjectContent",
+    "GetItem", "BatchGetItem", "GetRecords", "GetShardIterator", "GetMedia",
+    "GetLogEvents", "GetLogRecord", "GetQueryExecution",
 })
 
 

@@ -25,7 +25,10 @@ def describe_error(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         op = getattr(exc, "operation_name", "")
-        return f"{op}: {err.get('Code', 'Error')}: {err.get('Message', '')}".strip()
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = err.get("Code") or (f"HTTP {status}" if status else "Error")
+        message = err.get("Message") or "no error message in the response"
+        return f"{op}: {code}: {message}".strip()
     return f"{type(exc).__name__}: {exc}"
 
 

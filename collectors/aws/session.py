@@ -39,12 +39,14 @@ class CallRecorder:
 class AccountSession:
     """One account's boto3 session and its cached clients."""
 
-    def __init__(self, session: boto3.Session, account_id: str, recorder: CallRecorder, *, max_pool: int = 20):
+    def __init__(self, session: boto3.Session, account_id: str, recorder: CallRecorder, *, max_pool: int = 20,
+                 max_attempts: int | None = None):
         self.session = session
         self.account_id = account_id
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
-        self._config = BotoConfig(retries=dict(RETRY_CONFIG), max_pool_connections=max_pool,
+        retries = {**RETRY_CONFIG, **({"max_attempts": max_attempts} if max_attempts else {})}
+        self._config = BotoConfig(retries=retries, max_pool_connections=max_pool,
                                   connect_timeout=10, read_timeout=60, user_agent_extra="annexa")
         guard.install(session)
         session.events.register("before-call.*.*", recorder, unique_id="annexa-call-recorder")
@@ -64,6 +66,7 @@ def base_session(region: str | None = None) -> boto3.Session:
 
 def assume_role_session(base: boto3.Session, account_id: str, role_name: str, external_id: str | None,
                         partition: str = "aws", region: str = "us-east-1") -> boto3.Session:
+    guard.install(base)
     sts = base.client("sts", region_name=region, config=BotoConfig(retries=dict(RETRY_CONFIG)))
     params: dict[str, Any] = {"RoleArn": f"arn:{partition}:iam::{account_id}:role/{role_name}",
                               "RoleSessionName": "annexa-readonly", "DurationSeconds": 3600}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +37,23 @@ def moto_server() -> Iterator[str]:
     server.stop()
 
 
+ACCOUNT_HOST = re.compile(r"^\d{12}\.(127\.0\.0\.1)$")
+
+
 @pytest.fixture
 def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A clean moto account reachable through AWS_ENDPOINT_URL with dummy credentials."""
+    """A clean moto account reachable through AWS_ENDPOINT_URL with dummy credentials.
+
+    botocore addresses S3 Control at `<account-id>.<endpoint host>`; `<12 digits>.127.0.0.1` is
+    resolved to loopback here (what a hosts-file entry would do) so moto serves it for real.
+    """
+    guarded = socket.getaddrinfo  # the loopback-only guard from tests/conftest.py
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        match = ACCOUNT_HOST.match(host) if isinstance(host, str) else None
+        return guarded(match.group(1) if match else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -70,6 +87,12 @@ class AwsRun:
         return [e for s in self.result.sources.values() for e in s.errors]
 
 
+@functools.cache
+def builtin_rules() -> tuple[Any, ...]:
+    """The shipped rule packs, parsed once per test session."""
+    return tuple(load_rules(known_types=set(known_resource_types())))
+
+
 def run_aws(tmp_path: Path, options: str = "    regions: [us-east-1]\n", now: Any = None) -> AwsRun:
     """Run the real pipeline with the built-in AWS rule pack; return the current findings."""
     cfg_path = tmp_path / "annexa.yaml"
@@ -77,6 +100,6 @@ def run_aws(tmp_path: Path, options: str = "    regions: [us-east-1]\n", now: An
                         f"sources:\n  - name: aws-main\n    type: aws\n{options}")
     config = load_config(cfg_path)
     store = EvidenceStore.open(config.store_url, config.evidence_dir)
-    rules = load_rules(known_types=set(known_resource_types()))
+    rules = builtin_rules()
     result = Runner(config, store, RuleSet(rules, now=now)).run(select_sources(config, None, None))
     return AwsRun(result, store, list(store.current_findings()))

@@ -144,8 +144,6 @@ def test_every_write_operation_of_scanned_services_is_refused(service: str) -> N
     assert set(refused_reads) >= {op for op in model.operation_names if op in guard.SECRET_READS}
 
 
-@pytest.mark.xfail(strict=True, reason="guard gap reported to the framework owner: these reads return secret "
-                                       "values (decrypted parameter history) or stored data contents")
 @pytest.mark.parametrize("operation", ["GetParameterHistory", "SelectObjectContent"])
 def test_value_returning_reads_outside_the_secret_list_are_refused(operation: str) -> None:
     assert not guard.is_allowed(operation)

@@ -119,8 +119,16 @@ def test_s3_rules_against_moto(aws: str, tmp_path: Path, s3control_dns: None) ->
 
 def test_account_block_unreadable_is_error_not_pass(aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                     ) -> None:
-    """Without the DNS fixture S3 Control is unreachable: the account rule is `error`, buckets still evaluate."""
+    """With S3 Control unresolvable the account rule is `error`, buckets still evaluate."""
     monkeypatch.setitem(aws_session.RETRY_CONFIG, "max_attempts", 1)  # fail fast; the path is the same
+    resolving = socket.getaddrinfo
+
+    def no_account_hosts(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and ACCOUNT_HOST.match(host):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolving(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_account_hosts)
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="covered")
     s3.put_public_access_block(Bucket="covered", PublicAccessBlockConfiguration=ALL_ON)
