@@ -65,7 +65,7 @@ def _backdate(account_id: str, person: Person) -> None:
         for key in user.access_keys:
             key.create_date = now - timedelta(days=person.key_age_days)
     if person.console and person.last_login_days is not None:
-        user.password_last_used = now - timedelta(days=person.last_login_days)
+        user.password_last_used = now - timedelta(days=person.last_login_days)  # type: ignore[assignment]
 
 
 def enable_mfa(acct: DemoAccount, user: str) -> None:
@@ -88,30 +88,36 @@ def seed_users(world: World, acct: DemoAccount, *, password_policy: bool) -> Non
             RequireLowercaseCharacters=True, AllowUsersToChangePassword=True, MaxPasswordAge=90,
             PasswordReusePrevention=24))
     for person in USERS[acct.key]:
-        if person.group:
-            world.attempt("iam.group", person.group, lambda p=person: _group(acct, p.group))
-        if world.attempt("iam.user", person.name, lambda p=person: iam.create_user(
-                UserName=p.name, Tags=[{"Key": "team", "Value": p.group or "service"}])) is None:
-            continue
-        if person.console:
-            world.attempt("iam.login_profile", person.name, lambda p=person: iam.create_login_profile(
-                UserName=p.name, Password="Demo-Only-Passw0rd!", PasswordResetRequired=False))
-        if person.mfa:
-            world.attempt("iam.mfa", person.name, lambda p=person: enable_mfa(acct, p.name))
-        if person.key_age_days is not None:
-            world.attempt("iam.access_key", person.name, lambda p=person: iam.create_access_key(UserName=p.name))
-        if person.group:
-            world.attempt("iam.membership", person.name, lambda p=person: iam.add_user_to_group(
-                GroupName=p.group, UserName=p.name))
-        if person.direct_policy:
-            world.attempt("iam.user_policy", person.name, lambda p=person: iam.attach_user_policy(
-                UserName=p.name, PolicyArn=p.direct_policy))
-        world.attempt("iam.backdate", person.name, lambda p=person: _backdate(acct.id, p))
+        _seed_person(world, acct, person)
 
 
-def _group(acct: DemoAccount, name: str | None) -> None:
+def _seed_person(world: World, acct: DemoAccount, person: Person) -> None:
+    iam = acct.client("iam")
+    group, policy = person.group, person.direct_policy
+    if group:
+        world.attempt("iam.group", group, lambda: _group(acct, group))
+    if world.attempt("iam.user", person.name, lambda: iam.create_user(
+            UserName=person.name, Tags=[{"Key": "team", "Value": group or "service"}])) is None:
+        return
+    if person.console:
+        world.attempt("iam.login_profile", person.name, lambda: iam.create_login_profile(
+            UserName=person.name, Password="Demo-Only-Passw0rd!", PasswordResetRequired=False))
+    if person.mfa:
+        world.attempt("iam.mfa", person.name, lambda: enable_mfa(acct, person.name))
+    if person.key_age_days is not None:
+        world.attempt("iam.access_key", person.name, lambda: iam.create_access_key(UserName=person.name))
+    if group:
+        world.attempt("iam.membership", person.name, lambda: iam.add_user_to_group(
+            GroupName=group, UserName=person.name))
+    if policy:
+        world.attempt("iam.user_policy", person.name, lambda: iam.attach_user_policy(
+            UserName=person.name, PolicyArn=policy))
+    world.attempt("iam.backdate", person.name, lambda: _backdate(acct.id, person))
+
+
+def _group(acct: DemoAccount, name: str) -> None:
     iam = acct.client("iam")
     existing = {g["GroupName"] for g in iam.list_groups()["Groups"]}
-    if name and name not in existing:
+    if name not in existing:
         iam.create_group(GroupName=name)
         iam.attach_group_policy(GroupName=name, PolicyArn=GROUP_POLICIES[name])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from functools import partial
 from typing import Any
 
 from agent.demo.identity import seed_users, user_enables_mfa
@@ -88,9 +89,11 @@ def _kms_key(world: World, acct: DemoAccount, region: str, alias: str, *, rotate
 
 def _guardduty(world: World, acct: DemoAccount) -> None:
     """GuardDuty in every region (organisations usually switch it on everywhere at once)."""
+    def enable(region: str) -> None:
+        acct.client("guardduty", region).create_detector(Enable=True, FindingPublishingFrequency="FIFTEEN_MINUTES")
+
     for region in world.regions:
-        world.attempt("guardduty.detector", f"{acct.name}/{region}", lambda r=region: acct.client("guardduty", r)
-                      .create_detector(Enable=True, FindingPublishingFrequency="FIFTEEN_MINUTES"))
+        world.attempt("guardduty.detector", f"{acct.name}/{region}", partial(enable, region))
 
 
 def _detection(world: World, acct: DemoAccount, region: str, *, config_bucket: str | None) -> None:

@@ -100,7 +100,9 @@ def run_demo(directory: Path, *, say: Callable[[str], None] = lambda _m: None, r
                             say(f"the platform team fixed something: {change}")
                     say(f"run {n + 1} of {runs}: collecting and evaluating (the same code as `annexa run`)")
                     with _collector_logs_summarised():
-                        result.runs.append(execute_run(app, quiet=quiet, store=store))
+                        run = execute_run(app, quiet=quiet, store=store)
+                    if run is not None:  # None only for an empty --shard, which the demo never uses
+                        result.runs.append(run)
             result.attached = attach_documents(store, directory / demo_folder.POLICIES)
             result.bundle, result.bundle_note = _export(app, store, directory / demo_folder.BUNDLE,
                                                         started_at - timedelta(minutes=1), say)
