@@ -22,8 +22,8 @@ REGION = "aws.backup.region"
 
 
 def collect(scope: AwsScope) -> Iterator[Resource]:
+    yield from _vaults(scope)  # first: vaults stay judged even if plan lookups blow up unexpectedly
     yield from _plans(scope)
-    yield from _vaults(scope)
 
 
 def _plan(scope: AwsScope, item: dict[str, Any]) -> dict[str, Any] | None:
