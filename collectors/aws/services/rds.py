@@ -1,5 +1,6 @@
 """RDS: DB instances, DB clusters (Aurora, and Neptune/DocumentDB which share the API) and manual
-DB snapshots with their restore permissions (`SnapshotAttributes`; `restore` = `all` is public).
+DB and DB cluster snapshots with their restore permissions (`SnapshotAttributes`; `restore` =
+`all` is public).
 
 Master passwords are never returned by these APIs; nothing else here is secret.
 """
@@ -16,6 +17,7 @@ from collectors.aws.services.ec2 import plain
 INSTANCE = "aws.rds.db_instance"
 CLUSTER = "aws.rds.db_cluster"
 SNAPSHOT = "aws.rds.db_snapshot"
+CLUSTER_SNAPSHOT = "aws.rds.db_cluster_snapshot"
 
 
 def collect(scope: AwsScope) -> Iterator[Resource]:
@@ -35,28 +37,32 @@ def collect(scope: AwsScope) -> Iterator[Resource]:
     else:
         for cluster in clusters:
             yield scope.resource(CLUSTER, cluster["DBClusterArn"], cluster["DBClusterIdentifier"], plain(cluster))
-    yield from _snapshots(scope)
+    yield from _snapshots(scope, SNAPSHOT, "DB")
+    yield from _snapshots(scope, CLUSTER_SNAPSHOT, "DBCluster")
 
 
-def _snapshots(scope: AwsScope) -> Iterator[Resource]:
+def _snapshots(scope: AwsScope, rtype: str, kind: str) -> Iterator[Resource]:
+    """Manual DB (kind "DB") or DB cluster (kind "DBCluster") snapshots with their restore permissions."""
+    snake = "db_cluster" if kind == "DBCluster" else "db"
     try:
-        snapshots = list(scope.paginate("rds", "describe_db_snapshots", "DBSnapshots", SnapshotType="manual"))
+        snapshots = list(scope.paginate("rds", f"describe_{snake}_snapshots", f"{kind}Snapshots",
+                                        SnapshotType="manual"))
     except CollectErrors as exc:
-        scope.fail(SNAPSHOT, exc)
+        scope.fail(rtype, exc)
         return
     for snap in snapshots:
+        ident = snap[f"{kind}SnapshotIdentifier"]
         try:
-            attrs = scope.call("rds", "describe_db_snapshot_attributes",
-                               DBSnapshotIdentifier=snap["DBSnapshotIdentifier"])
+            attrs = scope.call("rds", f"describe_{snake}_snapshot_attributes", **{f"{kind}SnapshotIdentifier": ident})
         except CollectErrors as exc:
-            if error_code(exc) == "DBSnapshotNotFound":
+            if error_code(exc) in ("DBSnapshotNotFound", "DBClusterSnapshotNotFoundFault"):
                 continue
-            scope.fail(SNAPSHOT, exc)
+            scope.fail(rtype, exc)
             continue
         data = plain(snap)
         data["SnapshotAttributes"] = plain(
-            (attrs.get("DBSnapshotAttributesResult") or {}).get("DBSnapshotAttributes") or [])
-        yield scope.resource(SNAPSHOT, snap["DBSnapshotArn"], snap["DBSnapshotIdentifier"], data)
+            (attrs.get(f"{kind}SnapshotAttributesResult") or {}).get(f"{kind}SnapshotAttributes") or [])
+        yield scope.resource(rtype, snap[f"{kind}SnapshotArn"], ident, data)
 
 
 SERVICE = ServiceSpec(
@@ -65,6 +71,7 @@ SERVICE = ServiceSpec(
         INSTANCE: "an RDS DB instance",
         CLUSTER: "an RDS DB cluster (Aurora, Multi-AZ DB cluster, Neptune, DocumentDB)",
         SNAPSHOT: "a manual RDS DB snapshot with its restore permissions",
+        CLUSTER_SNAPSHOT: "a manual RDS DB cluster snapshot with its restore permissions",
     },
     collect=collect,
 )

@@ -34,6 +34,11 @@ def test_rds_rules(aws: str, tmp_path: Path) -> None:
     rds.modify_db_snapshot_attribute(DBSnapshotIdentifier="private-snap", AttributeName="restore",
                                      ValuesToAdd=["210987654321"])
 
+    rds.create_db_cluster_snapshot(DBClusterIdentifier="good-cluster", DBClusterSnapshotIdentifier="private-cl")
+    rds.create_db_cluster_snapshot(DBClusterIdentifier="bad-cluster", DBClusterSnapshotIdentifier="public-cl")
+    rds.modify_db_cluster_snapshot_attribute(DBClusterSnapshotIdentifier="public-cl", AttributeName="restore",
+                                             ValuesToAdd=["all"])
+
     run = run_aws(tmp_path, "    regions: [us-east-1]\n    services: [rds]\n")
     assert not run.errors
     db = lambda n: f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{n}"  # noqa: E731
@@ -48,5 +53,8 @@ def test_rds_rules(aws: str, tmp_path: Path) -> None:
         assert run.status(f"aws.rds.{rule}", cl("bad-cluster")) == "fail", rule
     assert run.status("aws.rds.snapshot_not_public", snap("private-snap")) == "pass"
     assert run.status("aws.rds.snapshot_not_public", snap("public-snap")) == "fail"
+    cl_snap = lambda n: f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster-snapshot:{n}"  # noqa: E731
+    assert run.status("aws.rds.cluster_snapshot_not_public", cl_snap("private-cl")) == "pass"
+    assert run.status("aws.rds.cluster_snapshot_not_public", cl_snap("public-cl")) == "fail"
     # nothing secret in the evidence: the master password never reaches the store
     assert "not-a-real-password-1" not in (tmp_path / "annexa.db").read_bytes().decode("latin-1")
