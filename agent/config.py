@@ -14,6 +14,7 @@ from agent.errors import ConfigError
 from agent.yamlfile import LineDict, dotted, line_of, load_yaml_file
 
 DEFAULT_CONFIG = "annexa.yaml"
+DEFAULT_SCHEDULE = "0 */6 * * *"  # for sources without `schedule` (daemon)
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 SECRET_KEYS = re.compile(r"(^|_)(token|password|secret|client_secret|api_key|apikey|private_key)$", re.I)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from agent.config import DEFAULT_SCHEDULE
 from agent.errors import AnnexaError
 from agent.locks import SourceLocks
 from agent.runner import RunInterrupted, Runner
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from agent.store.store import EvidenceStore
 
 log = logging.getLogger("annexa.daemon")
-DEFAULT_SCHEDULE = "0 */6 * * *"
 #: What a job can end as (also the `outcome` label of annexa_daemon_jobs_total).
 OUTCOMES = ("complete", "partial", "incomplete", "failed", "skipped")
 

@@ -8,7 +8,7 @@ import click
 
 from agent.cli.app import App
 from agent.cli.cmd_metrics import service_logging
-from agent.daemon import DEFAULT_SCHEDULE, Daemon, DaemonOptions
+from agent.config import DEFAULT_SCHEDULE
 
 
 @click.command("daemon")
@@ -39,6 +39,8 @@ def daemon(ctx: click.Context, listen: str | None, once: bool, sources: tuple[st
     service_logging(ctx)
     app = ctx.find_object(App)
     assert app is not None  # set by the top-level group
+    from agent.daemon import Daemon, DaemonOptions
+
     options = DaemonOptions(listen=listen, jitter=jitter, default_schedule=default_schedule,
                             misfire_grace_time=misfire_grace, workers=workers, run_at_start=run_at_start,
                             sources=sources)
