@@ -7,7 +7,6 @@ served from a cache, so no API call is made twice.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -37,9 +36,12 @@ def error_code(exc: Exception) -> str:
 
 
 def redacted(value: Any) -> dict[str, Any]:
-    """Replace a secret-bearing value by a marker with its hash (change is visible, content is not)."""
-    raw = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return {"redacted": True, "sha256": hashlib.sha256(raw.encode()).hexdigest()}
+    """Replace a secret-bearing value by a marker that says only that a value was there.
+
+    No hash of the value is kept: an unkeyed hash of a short password can be guessed offline
+    from the evidence, and auditors need to know a secret exists, not whether it changed.
+    """
+    return {"redacted": True, "present": value not in (None, "", b"")}
 
 
 @dataclass
