@@ -1,14 +1,15 @@
 """CloudTrail event history: security-relevant management events, read incrementally.
 
 `LookupEvents` accepts one lookup attribute per call and at most two calls per second per account
-and Region, so each run asks for a fixed list of event names (plus `Username=root`) over the
-window since the last completed run, paced per (account, Region). Only events that matter for a
-control are kept: each becomes an `aws.cloudtrail.event` resource, and a per-(account, Region)
-`aws.cloudtrail.activity` summary carries what the rules judge across runs (when the root user
-was last used, console sign-ins without MFA, audit-trail tampering, ...). That state lives in the
-source cursor, so a root sign-in read 30 days ago still counts today although today's run read
-nothing new. The cursor only moves when the whole Region was read; the runner saves it only when
-the source completes.
+and Region. Each run reads the window since the last completed run, paced per (account, Region):
+root activity and console sign-ins by their own lookups, the security-relevant changes through one
+`ReadOnly=false` lookup when the window is small, or name by name when it is not (see `_read`).
+Only events that matter for a control are kept: each becomes an `aws.cloudtrail.event` resource,
+and a per-(account, Region) `aws.cloudtrail.activity` summary carries what the rules judge across
+runs (when the root user was last used, console sign-ins without MFA, audit-trail tampering, ...).
+That state lives in the source cursor, so a root sign-in read 30 days ago still counts today
+although today's run read nothing new. The cursor only moves when the whole Region was read; the
+runner saves it only when the source completes.
 
 Cursor `events/<account>/<region>`: `until` (end of the last window read), `seen` (ids of the
 events counted with a time in the last `OVERLAP` before `until`), `observed_since` (start of the
@@ -42,6 +43,7 @@ RETENTION_DAYS = 90            # CloudTrail event history keeps 90 days; so do w
 OVERLAP = timedelta(minutes=30)  # re-read window for late delivery and boundary seconds
 RECENT_KEPT = 20               # most recent events kept per category in the summary
 MIN_INTERVAL = 0.5             # seconds between LookupEvents calls per (account, Region): 2 per second
+PROBE_PAGES = 4                # a window with more write events than 4 pages is read event name by event name
 THROTTLE_RETRIES = 8
 SERVER_RETRIES = 2
 BACKOFF = 0.5                  # seconds; doubled per retry, capped at BACKOFF_CAP, with jitter
@@ -139,31 +141,54 @@ def _lookup_page(client: Any, key: tuple[str, str], params: dict[str, Any]) -> d
             server += kind == "server"
 
 
-def _lookups(global_region: bool) -> list[dict[str, str]]:
-    names = (*REGIONAL_NAMES, *IAM_CHANGES) if global_region else REGIONAL_NAMES
-    return [{"AttributeKey": "Username", "AttributeValue": "root"}] + [
-        {"AttributeKey": "EventName", "AttributeValue": name} for name in names]
+def _attr(key: str, value: str) -> dict[str, str]:
+    return {"AttributeKey": key, "AttributeValue": value}
+
+
+def _pages(client: Any, key: tuple[str, str], attribute: dict[str, str], start: datetime, end: datetime,
+           into: dict[str, dict[str, Any]], max_pages: int | None = None) -> tuple[int, bool]:
+    """Read one lookup into `into` (by event id). Returns (calls made, whether every page was read)."""
+    params: dict[str, Any] = {"LookupAttributes": [attribute], "StartTime": start, "EndTime": end, "MaxResults": 50}
+    calls = 0
+    while True:
+        page = _lookup_page(client, key, params)
+        calls += 1
+        for item in page.get("Events", []) or []:
+            into.setdefault(item["EventId"], item)
+        token = page.get("NextToken")
+        if not token:
+            return calls, True
+        if max_pages is not None and calls >= max_pages:
+            return calls, False
+        params["NextToken"] = token
 
 
 def _read(scope: AwsScope, start: datetime, end: datetime, global_region: bool) -> tuple[list[dict[str, Any]], int]:
-    """Every event of the lookups in [start, end] (deduplicated by id) and the number of calls made."""
+    """Every event of the lookups in [start, end] (deduplicated by id) and the number of calls made.
+
+    Root activity (reads included) and console sign-ins are always looked up on their own. The
+    security-relevant changes are all write events: when every write event of the window fits in
+    `PROBE_PAGES` pages of one `ReadOnly=false` lookup (a quiet Region, or a short incremental
+    window), that one lookup is enough; otherwise each event name is looked up on its own, so the
+    cost stays bounded however busy the account is.
+    """
     client = _client(scope)
     key = (scope.account_id, scope.region or "")
-    events: dict[str, dict[str, Any]] = {}
+    found: dict[str, dict[str, Any]] = {}
     calls = 0
-    for attribute in _lookups(global_region):
-        params: dict[str, Any] = {"LookupAttributes": [attribute], "StartTime": start, "EndTime": end,
-                                  "MaxResults": 50}
-        while True:
-            page = _lookup_page(client, key, params)
-            calls += 1
-            for item in page.get("Events", []) or []:
-                events.setdefault(item["EventId"], item)
-            token = page.get("NextToken")
-            if not token:
-                break
-            params["NextToken"] = token
-    return list(events.values()), calls
+    for attribute in (_attr("Username", "root"), _attr("EventName", "ConsoleLogin")):
+        calls += _pages(client, key, attribute, start, end, found)[0]
+    probe: dict[str, dict[str, Any]] = {}
+    made, complete = _pages(client, key, _attr("ReadOnly", "false"), start, end, probe, PROBE_PAGES)
+    calls += made
+    if complete:
+        for event_id, item in probe.items():
+            found.setdefault(event_id, item)
+    else:
+        names = [n for n in REGIONAL_NAMES if n != "ConsoleLogin"] + (list(IAM_CHANGES) if global_region else [])
+        for name in names:
+            calls += _pages(client, key, _attr("EventName", name), start, end, found)[0]
+    return list(found.values()), calls
 
 
 # -- judging -------------------------------------------------------------------------------

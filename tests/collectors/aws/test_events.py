@@ -59,7 +59,7 @@ def ct_record(name: str, when: datetime, *, source: str, user_type: str = "IAMUs
         "eventVersion": "1.09", "userIdentity": identity, "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventSource": source, "eventName": name, "awsRegion": region, "sourceIPAddress": "203.0.113.7",
         "userAgent": "aws-cli/2.15", "requestParameters": request, "responseElements": response,
-        "eventID": str(uuid.uuid4()), "readOnly": False, "eventType": event_type,
+        "eventID": str(uuid.uuid4()), "readOnly": name.startswith(("Get", "List", "Describe")), "eventType": event_type,
         "managementEvent": True, "recipientAccountId": ACCOUNT, "eventCategory": "Management"}
     if additional is not None:
         record["additionalEventData"] = additional
@@ -109,7 +109,8 @@ class CloudTrailFake:
         region = region or record["awsRegion"]
         identity = record["userIdentity"]
         when = datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        item = {"EventId": record["eventID"], "EventName": record["eventName"], "ReadOnly": "false",
+        item = {"EventId": record["eventID"], "EventName": record["eventName"],
+                "ReadOnly": str(record.get("readOnly", False)).lower(),
                 "AccessKeyId": "AKIAEXAMPLE", "EventTime": when.timestamp(), "EventSource": record["eventSource"],
                 "Username": "root" if identity["type"] == "Root" else identity.get("userName"),
                 "Resources": [], "CloudTrailEvent": json.dumps(record)}
@@ -277,9 +278,14 @@ def _cursor(run: Any, region: str) -> Any:
 
 
 # -- collection ----------------------------------------------------------------------------
-def test_pages_filters_and_secrets(cloudtrail: CloudTrailFake, tmp_path: Path) -> None:
+def _attributes(calls: list[dict[str, Any]]) -> list[str]:
+    return [c["params"]["LookupAttributes"][0]["AttributeValue"] for c in calls]
+
+
+def test_pages_filters_and_secrets(cloudtrail: CloudTrailFake, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     now = datetime.now(UTC)
-    for i in range(110):  # three pages of one lookup: 50 + 50 + 10
+    for i in range(110):
         cloudtrail.add(ct_record("AuthorizeSecurityGroupIngress", now - timedelta(hours=i + 1),
                                  source="ec2.amazonaws.com", request={"groupId": f"sg-{i:04d}"}))
     secret_id = cloudtrail.add(ct_record("CreateLoginProfile", now - timedelta(days=2), source="iam.amazonaws.com",
@@ -290,39 +296,55 @@ def test_pages_filters_and_secrets(cloudtrail: CloudTrailFake, tmp_path: Path) -
                              request={"detectorId": "d1", "enable": True}))         # enabling: not kept
     denied = cloudtrail.add(ct_record("StopLogging", now - timedelta(days=1), source="cloudtrail.amazonaws.com",
                                       error="AccessDenied"))                        # failed attempt: not kept
-    cloudtrail.add(ct_record("CreateUser", now - timedelta(days=3), source="iam.amazonaws.com",
-                             region=WEST), region=WEST)  # not where IAM records: never asked for
+    cloudtrail.add(ct_record("DescribeInstances", now - timedelta(days=1), source="ec2.amazonaws.com"))  # a read
+    for i in range(120):
+        cloudtrail.add(ct_record("RevokeSecurityGroupEgress", now - timedelta(hours=i + 1), region=WEST,
+                                 source="ec2.amazonaws.com"))
 
-    run = run_aws(tmp_path, ONLY_EVENTS)
-
-    assert not run.errors, run.errors
-    east = _activity(run, EAST)
-    assert east["Categories"]["security_group_change"]["Count"] == 110
-    assert east["Categories"]["iam_change"]["Count"] == 1
-    assert east["Categories"]["audit_trail_tampering"]["Count"] == 0
-    assert east["Categories"]["guardduty_disabled"]["Count"] == 0
-    assert east["EventsReadThisRun"] == 110 + 1 + 1 + 1 + 1
-    sg_calls = [c for c in cloudtrail.calls(EAST)
-                if c["params"]["LookupAttributes"][0]["AttributeValue"] == "AuthorizeSecurityGroupIngress"]
-    assert [c["params"].get("NextToken") for c in sg_calls] == [None, "50", "100"]
+    (tmp_path / "quiet").mkdir()
+    (tmp_path / "busy").mkdir()
+    # 114 write events: the ReadOnly=false lookup reads them in three pages, no name-by-name lookups
+    quiet = run_aws(tmp_path / "quiet", ONLY_EVENTS)
+    assert not quiet.errors, quiet.errors
+    east_calls = cloudtrail.calls(EAST)
+    assert sorted(set(_attributes(east_calls))) == ["ConsoleLogin", "false", "root"]
+    assert [c["params"].get("NextToken") for c in east_calls
+            if _attributes([c]) == ["false"]] == [None, "50", "100"]
     assert all(len(c["params"]["LookupAttributes"]) == 1 for c in cloudtrail.lookups)
-    west_names = {c["params"]["LookupAttributes"][0]["AttributeValue"] for c in cloudtrail.calls(WEST)}
-    assert "CreateUser" not in west_names and "ConsoleLogin" in west_names and "root" in west_names
-    assert _activity(run, WEST)["Categories"]["iam_change"]["Count"] == 0
-    assert AwsCollector.recorder is not None
+
+    # a busier window than PROBE_PAGES pages: every event name on its own (IAM only where IAM records)
+    monkeypatch.setattr(events, "PROBE_PAGES", 2)
+    cloudtrail.lookups.clear()
+    busy = run_aws(tmp_path / "busy", ONLY_EVENTS)
+    assert not busy.errors, busy.errors
+    sg_calls = [c for c in cloudtrail.calls(EAST) if _attributes([c]) == ["AuthorizeSecurityGroupIngress"]]
+    assert [c["params"].get("NextToken") for c in sg_calls] == [None, "50", "100"]
+    assert {"CreateUser", "CreateLoginProfile", "StopLogging"} <= set(_attributes(cloudtrail.calls(EAST)))
+    west = set(_attributes(cloudtrail.calls(WEST)))
+    assert "CreateLoginProfile" not in west and {"ConsoleLogin", "root", "StopLogging"} <= west
+
+    for run in (quiet, busy):
+        east = _activity(run, EAST)
+        assert east["Categories"]["security_group_change"]["Count"] == 110
+        assert east["Categories"]["iam_change"]["Count"] == 1
+        assert east["Categories"]["audit_trail_tampering"]["Count"] == 0
+        assert east["Categories"]["guardduty_disabled"]["Count"] == 0
+        assert _activity(run, WEST)["Categories"]["security_group_change"]["Count"] == 120
+        assert AwsCollector.recorder is not None
+        # one evidence resource per kept event, with the secret removed and the rest of the record intact
+        kept = stored_resources(run, events.EVENT)
+        assert len(kept) == 110 + 1 + 120
+        arn = f"arn:aws:cloudtrail:{EAST}:{ACCOUNT}:event/{secret_id}"
+        request = kept[arn]["data"]["requestParameters"]
+        assert request == {"userName": "bob", "passwordResetRequired": True}
+        assert kept[arn]["resource"]["region"] == EAST and kept[arn]["resource"]["account"] == ACCOUNT
+        assert not any(denied in rid for rid in kept)
     assert AwsCollector.recorder.calls["cloudtrail:LookupEvents"] == len(cloudtrail.lookups)
-    # one evidence resource per kept event, with the secret removed and the rest of the record intact
-    kept = stored_resources(run, events.EVENT)
-    assert len(kept) == 110 + 1
-    arn = f"arn:aws:cloudtrail:{EAST}:{ACCOUNT}:event/{secret_id}"
-    request = kept[arn]["data"]["requestParameters"]
-    assert request == {"userName": "bob", "passwordResetRequired": True}
-    assert kept[arn]["resource"]["region"] == EAST and kept[arn]["resource"]["account"] == ACCOUNT
-    assert not any(denied in rid for rid in kept)
-    assert CANARY.encode() not in (tmp_path / "annexa.db").read_bytes()
-    for blob in (tmp_path / "evidence").rglob("*"):
-        if blob.is_file():
-            assert CANARY.encode() not in zlib.decompress(blob.read_bytes())
+    for folder in (tmp_path / "quiet", tmp_path / "busy"):
+        assert CANARY.encode() not in (folder / "annexa.db").read_bytes()
+        for blob in (folder / "evidence").rglob("*"):
+            if blob.is_file():
+                assert CANARY.encode() not in zlib.decompress(blob.read_bytes())
 
 
 def test_rules_judge_history_across_runs(cloudtrail: CloudTrailFake, tmp_path: Path) -> None:
