@@ -50,6 +50,7 @@ KNOWN_METRICS: frozenset[str] = frozenset(
         "annexa_manual_evidence_expiry_timestamp_seconds",
         "annexa_control_info",
         "annexa_last_run_timestamp_seconds",
+        "annexa_store_up",
         "up",
     }
 )

@@ -4,6 +4,10 @@ The exporter reads a store filled by real runs of the test collector (failing, p
 manual and not-applicable controls; a source with collection errors; a manual document that
 expires). Each panel and variable query must succeed and return data; and every `annexa_*`
 metric that a dashboard or an alert rule names must be one the exporter really publishes.
+
+The same Prometheus also scrapes a second exporter whose store is unreachable, and loads
+alerts.yaml: the alerts that only make sense on real exporter output (store unreachable, a
+source that never succeeded) must go pending for exactly the right targets.
 """
 
 from __future__ import annotations
@@ -11,15 +15,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.agent.metrics import demo_store
 from tests.deploy.deploy_paths import DEPLOY
-from tests.deploy.prometheus_server import PrometheusServer
+from tests.deploy.prometheus_server import PrometheusServer, free_port
 from tests.deploy.promql import dashboard_targets, rule_queries
 from tests.support.annexa_process import AnnexaProcess, http_get
 
@@ -32,6 +39,17 @@ METRIC_NAME = re.compile(r"\bannexa_[a-z0-9_]+\b")
 class Live:
     prom: PrometheusServer
     exposition: str
+    target: str  # the exporter reading the demo store
+    store_down_target: str  # an exporter whose PostgreSQL does not answer
+
+
+def store_down_config(folder: Path) -> Path:
+    """annexa.yaml whose store is a PostgreSQL port that nothing listens on."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "annexa.yaml"
+    config.write_text(f"store:\n  url: postgresql+psycopg://annexa@127.0.0.1:{free_port()}/annexa\n"
+                      f"  evidence: {folder / 'evidence'}\nsources: []\n")
+    return config
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +61,18 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         pytest.skip("prometheus is not installed: run scripts/install-deploy-tools.sh")
     folder = tmp_path_factory.mktemp("live")
     config = demo_store.build(folder / "demo", f"sqlite:///{folder / 'annexa.db'}")
-    with AnnexaProcess(config, "metrics", "serve", "--listen", "127.0.0.1:0") as exporter:
-        target = exporter.listen_address()
+    down_config = store_down_config(folder / "down")
+    with (
+        AnnexaProcess(config, "metrics", "serve", "--listen", "127.0.0.1:0") as exporter,
+        AnnexaProcess(down_config, "metrics", "serve", "--listen", "127.0.0.1:0") as down,
+    ):
+        target, down_target = exporter.listen_address(), down.listen_address()
         code, _, exposition = http_get(f"http://{target}/metrics")
         assert code == 200
-        with PrometheusServer([target], scrape_interval="1s", binary=binary) as prom:
+        with PrometheusServer([target, down_target], scrape_interval="1s", binary=binary,
+                              rule_files=[ALERTS]) as prom:
             prom.wait_for_scrapes(2)
-            yield Live(prom, exposition)
+            yield Live(prom, exposition, target, down_target)
 
 
 def test_dashboards_exist() -> None:
@@ -85,6 +108,36 @@ def test_alert_expressions_evaluate(live: Live) -> None:
     for query in rule_queries(ALERTS):
         answer = live.prom.query_raw(query.expr)
         assert answer.get("status") == "success", f"{query.origin}: {answer}"
+
+
+def pending_alerts(prom: PrometheusServer, name: str, want: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+    """The label sets of alert *name* (pending or firing), once at least *want* appear or time is up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [r["metric"] for r in prom.query(f'ALERTS{{alertname="{name}"}}')["result"]]
+        if len(found) >= want or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def test_store_unreachable_alert_names_only_the_exporter_without_store(live: Live) -> None:
+    """The store-down exporter still answers /metrics, with annexa_store_up 0 and no control data."""
+    assert live.prom.query(f'annexa_store_up{{instance="{live.target}"}} == 1')["result"]
+    assert not live.prom.query(f'annexa_control_status{{instance="{live.store_down_target}"}}')["result"]
+    alerts = pending_alerts(live.prom, "AnnexaStoreUnreachable", 1)
+    assert [(a["instance"], a["alertstate"], a["severity"]) for a in alerts] == [
+        (live.store_down_target, "pending", "critical")
+    ]
+
+
+def test_never_succeeded_alert_names_the_source_with_only_partial_runs(live: Live) -> None:
+    """kit-c's runs all end with a collection error: it has a last-run time but no success time."""
+    ran = {r["metric"]["source"] for r in live.prom.query("annexa_last_run_timestamp_seconds")["result"]}
+    assert ran == {"kit-a", "kit-b", "kit-c"}
+    alerts = pending_alerts(live.prom, "AnnexaSourceNeverSucceeded", 1)
+    assert [(a["source"], a["alertstate"]) for a in alerts] == [("kit-c", "pending")]
+    # both exporters answer their scrapes: a store problem is not reported as an exporter outage
+    assert pending_alerts(live.prom, "AnnexaExporterDown", 1, timeout=0) == []
 
 
 def test_exporter_content_matches_the_store_picture(live: Live) -> None:

@@ -233,6 +233,10 @@ def test_prometheusrule_thresholds_follow_values(helm: str) -> None:
             "--set",
             "prometheusRule.manualEvidenceExpiryDays=14",
             "--set",
+            "prometheusRule.sourceNeverSucceededFor=2h",
+            "--set",
+            "prometheusRule.collectionErrorsWindow=25h",
+            "--set",
             "prometheusRule.exporterJobRegex=compliance-exporter",
             "--set",
             "prometheusRule.runbookBaseUrl=https://wiki.example.com/annexa",
@@ -244,6 +248,10 @@ def test_prometheusrule_thresholds_follow_values(helm: str) -> None:
     assert "> 7200" in rules["AnnexaEvidenceStale"]["expr"]
     assert rules["AnnexaManualEvidenceExpiring"]["expr"].endswith(f"< {14 * 86400}")
     assert 'up{job=~"compliance-exporter"}' in rules["AnnexaExporterDown"]["expr"]
+    assert rules["AnnexaSourceNeverSucceeded"]["for"] == "2h"
+    errors = rules["AnnexaCollectionErrors"]
+    assert errors["expr"] == "increase(annexa_source_errors_total[25h]) > 0"
+    assert "in the last 25h." in errors["annotations"]["description"]
     assert (
         rules["AnnexaSourceStale"]["annotations"]["runbook_url"] == "https://wiki.example.com/annexa#annexasourcestale"
     )

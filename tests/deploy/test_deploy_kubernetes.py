@@ -242,21 +242,41 @@ def test_cron_schedules_parse() -> None:
         CronTrigger.from_crontab("0 */6 * *", timezone="UTC")
 
 
+def longest_gap(schedule: str) -> timedelta:
+    """The longest time between two consecutive runs of a cron schedule (over its next ten runs)."""
+    trigger = CronTrigger.from_crontab(schedule, timezone="UTC")
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    previous, gaps = None, []
+    for _ in range(10):
+        now = trigger.get_next_fire_time(previous, now)
+        if previous:
+            gaps.append(now - previous)
+        previous, now = now, now + timedelta(seconds=1)
+    return max(gaps)
+
+
+def alert_rule(name: str) -> dict:
+    alerts = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yaml").read_text(encoding="utf-8"))
+    return next(r for g in alerts["groups"] for r in g["rules"] if r.get("alert") == name)
+
+
 def test_schedule_fits_the_source_stale_threshold() -> None:
     """AnnexaSourceStale fires after 12 h: the CronJob must run at least every 6 h (2 runs)."""
-    alerts = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yaml").read_text(encoding="utf-8"))
-    stale = next(r for g in alerts["groups"] for r in g["rules"] if r.get("alert") == "AnnexaSourceStale")
+    stale = alert_rule("AnnexaSourceStale")
     threshold = timedelta(seconds=int(stale["expr"].rsplit(">", 1)[1]))
     for where, schedule in cron_schedules():
-        trigger = CronTrigger.from_crontab(schedule, timezone="UTC")
-        now = datetime(2026, 1, 1, tzinfo=UTC)
-        previous, gaps = None, []
-        for _ in range(10):
-            now = trigger.get_next_fire_time(previous, now)
-            if previous:
-                gaps.append(now - previous)
-            previous, now = now, now + timedelta(seconds=1)
-        assert max(gaps) * 2 <= threshold, f"{where}: {schedule} runs every {max(gaps)}"
+        gap = longest_gap(schedule)
+        assert gap * 2 <= threshold, f"{where}: {schedule} runs every {gap}"
+
+
+def test_schedule_fits_the_collection_errors_window() -> None:
+    """AnnexaCollectionErrors looks back one schedule interval plus an hour: a source failing on
+    every run keeps one alert firing instead of firing and resolving once per run."""
+    expr = alert_rule("AnnexaCollectionErrors")["expr"]
+    hours = int(expr.split("[", 1)[1].split("h]", 1)[0])
+    for where, schedule in cron_schedules():
+        gap = longest_gap(schedule)
+        assert gap + timedelta(hours=1) <= timedelta(hours=hours), f"{where}: {schedule} runs every {gap}"
 
 
 def test_kustomize_builds(kubectl: str) -> None:

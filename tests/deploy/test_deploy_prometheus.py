@@ -24,6 +24,8 @@ REQUIRED_ALERTS = {
     "AnnexaManualEvidenceExpiring",
     "AnnexaExporterDown",
     "AnnexaEvidenceStale",
+    "AnnexaStoreUnreachable",
+    "AnnexaSourceNeverSucceeded",
 }
 
 
@@ -130,6 +132,9 @@ def test_alert_conditions_on_fixture_data(prometheus_with_data) -> None:  # type
     assert labels("AnnexaEvidenceStale", "control") == {"A.8.16"}
     assert prom.query(by_name["AnnexaExporterDown"])["result"] == []
     assert prom.query(by_name["AnnexaCollectionErrors"])["result"] == []  # constant counters
+    # gcp-new has run (with errors) but has no success timestamp; aws-main and gh have one.
+    assert labels("AnnexaSourceNeverSucceeded", "source") == {"gcp-new"}
+    assert prom.query(by_name["AnnexaStoreUnreachable"])["result"] == []  # annexa_store_up 1
 
 
 def test_alertmanager_example_is_valid(amtool: str) -> None:
@@ -170,3 +175,22 @@ def test_amtool_rejects_a_misspelt_key(amtool: str, tmp_path: Path, good: str, b
     broken.write_text(text.replace(good, bad), encoding="utf-8")
     proc = subprocess.run([amtool, "check-config", str(broken)], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("alertname", "receiver"),
+    [
+        ("AnnexaExporterDown", "platform-oncall"),
+        ("AnnexaStoreUnreachable", "platform-oncall"),
+        ("AnnexaSourceNeverSucceeded", "compliance-slack"),
+        ("AnnexaControlRegressed", "isms-owner-email-and-slack"),
+    ],
+)
+def test_alertmanager_example_routes(amtool: str, alertname: str, receiver: str) -> None:
+    """Infrastructure alerts go to platform on-call, compliance alerts to the compliance team."""
+    proc = subprocess.run(
+        [amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}", f"alertname={alertname}"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == receiver
