@@ -78,9 +78,9 @@ class StoreMetrics:
                            configured_sources=[s.name for s in app.config.sources])
         except Exception as exc:  # a database outage must not turn /metrics into a 500
             log.warning("could not compute metrics from the store: %s: %s", type(exc).__name__, exc)
-            snap = store_down(controls)
-            snap.store_up = self._store is not None and self.ping()
-            return snap
+            # store_up means "the metrics could be computed": a store that answers a ping but cannot be
+            # read for metrics (e.g. an old schema) is down too, so AnnexaStoreUnreachable fires.
+            return store_down(controls)
 
     def snapshot(self) -> Snapshot:
         with self._lock:

@@ -542,7 +542,8 @@ def test_secrets_never_reach_logs_errors_or_hooks(
     server.expect_request("/missing").respond_with_json(fx.GITHUB_NOT_FOUND, status=404)
     params = {"access_token": query_canary, "key": key_canary, "per_page": "5"}
     errors: list[HttpError] = []
-    with caplog.at_level(logging.DEBUG):
+    # urllib3's own logger too: another test's CLI logging setup may have raised its level.
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="urllib3"):
         for path in ("/api", "/missing", f"http://127.0.0.1:{_closed_port()}/refused"):
             with pytest.raises(HttpError) as info:
                 http.get_json(path, params=params)
