@@ -52,6 +52,11 @@ def canonical_json(value: Any) -> bytes:
                       default=_json_default).encode()
 
 
+def json_data(value: Any) -> Any:
+    """`value` as plain JSON data (dicts, lists, strings, numbers): what rules judge and evidence stores."""
+    return json.loads(canonical_json(value))
+
+
 def content_hash(value: Any) -> str:
     """`sha256:<hex>` of the canonical JSON of `value`."""
     return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()

@@ -8,12 +8,12 @@ a reassuring `False`.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import unquote
+
+from agent.model import json_data
 
 ACCOUNT_IN_ARN = re.compile(r"^arn:[^:]+:(?:iam|sts)::(\d{12}):")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -25,18 +25,7 @@ SCOPING_KEYS = (*ORG_KEYS, "aws:principalaccount", "aws:sourceaccount", "aws:sou
 
 def plain(value: Any) -> Any:
     """API data made JSON-safe: datetimes as ISO 8601 UTC strings ("…Z"), bytes as base64."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(bytes(value)).decode()
-    return value
+    return json_data(value)
 
 
 def load_document(value: Any) -> dict[str, Any] | None:
