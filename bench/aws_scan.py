@@ -37,8 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from collectors.aws.session import RETRY_CONFIG  # noqa: E402
-
 REGIONS = ("us-east-1", "eu-west-1")
 TRUST_LAMBDA = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
@@ -236,6 +234,23 @@ class _MotoWorld:
                 time.sleep(0.1)
         os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
                           AWS_ENDPOINT_URL=self.url)
+        _resolve_account_hosts()
+
+
+def _resolve_account_hosts() -> None:
+    """S3 Control is addressed at `<account-id>.<endpoint host>`: resolve `<12 digits>.127.0.0.1` to
+    loopback, as a hosts-file entry would, so moto serves the account-level public access block."""
+    import re
+    import socket
+
+    pattern = re.compile(r"^\d{12}\.(127\.0\.0\.1)$")
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        match = pattern.match(host) if isinstance(host, str) else None
+        return real(match.group(1) if match else host, *args, **kwargs)
+
+    socket.getaddrinfo = resolve  # type: ignore[assignment]
 
     def stop(self) -> None:
         self.process.terminate()
@@ -286,12 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-services", action="store_true",
                         help="also Access Analyzer, which moto answers with HTTP 500 (retried, then error)")
     parser.add_argument("--max-attempts", type=int, default=2,
-                        help="botocore attempts per call (default 2; the collector's own setting is "
-                             f"{RETRY_CONFIG['max_attempts']}): moto answers operations it lacks with errors that "
-                             "would otherwise be retried with backoff for about a minute")
+                        help="the source's max_attempts (default 2; unset, botocore's adaptive mode makes 8): moto "
+                             "answers operations it lacks with errors that would be retried for about a minute")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
-    RETRY_CONFIG["max_attempts"] = args.max_attempts
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
 
@@ -309,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["AWS_ENDPOINT_URL_CLOUDTRAIL"] = fake.url
         else:
             excluded.append("events")
-        options = f"    regions: [{', '.join(REGIONS)}]\n    exclude_services: [{', '.join(excluded)}]\n"
+        options = (f"    regions: [{', '.join(REGIONS)}]\n    exclude_services: [{', '.join(excluded)}]\n"
+                   f"    max_attempts: {args.max_attempts}\n")
         runs = []
         with tempfile.TemporaryDirectory(prefix="annexa-bench-") as tmp:
             for _ in range(args.repeat):

@@ -24,7 +24,6 @@ from botocore import xform_name
 from bench.aws_scan import seed
 from collectors.aws import AwsCollector, guard
 from collectors.aws.services import all_services, events
-from collectors.aws.session import RETRY_CONFIG
 from tests.collectors.aws.conftest import ACCOUNT, run_aws
 from tests.collectors.aws.test_events import CloudTrailFake, quick_reset
 
@@ -88,7 +87,6 @@ def full_world(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudTrail
     fake = CloudTrailFake(aws)
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", fake.url)
     monkeypatch.setattr(events, "MIN_INTERVAL", 0.0)
-    monkeypatch.setitem(RETRY_CONFIG, "max_attempts", 1)
     boto3.client("organizations", region_name="us-east-1").create_organization(FeatureSet="ALL")
     seed(("us-east-1", "eu-west-1"), copies=1)
     yield fake
@@ -97,7 +95,7 @@ def full_world(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudTrail
 
 
 def test_every_call_of_a_full_run_is_allowed(full_world: CloudTrailFake, tmp_path: Path) -> None:
-    run = run_aws(tmp_path, "    regions: [us-east-1, eu-west-1]\n    accounts: organization\n")
+    run = run_aws(tmp_path, "    regions: [us-east-1, eu-west-1]\n    accounts: organization\n    max_attempts: 1\n")
     recorder = AwsCollector.recorder
     assert recorder is not None
     calls = set(recorder.calls)

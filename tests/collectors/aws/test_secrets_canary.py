@@ -31,10 +31,6 @@ from tests.collectors.aws.test_events import CloudTrailFake, ct_record, quick_re
 
 ROOT = Path(__file__).resolve().parents[3]
 CANARY = "cnry-5d1f0a7e9b3c"
-# The CLI exactly as installed, with one knob turned: botocore tries each call twice instead of eight
-# times, because moto answers a few operations it lacks with errors that would be retried for a minute.
-BOOT = ("import sys; import collectors.aws.session as s; s.RETRY_CONFIG['max_attempts'] = 2; "
-        "from agent.cli import main; sys.exit(main())")
 
 
 def needles() -> list[bytes]:
@@ -73,9 +69,11 @@ def planted(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudTrailFak
 def test_canary_appears_nowhere(planted: CloudTrailFake, tmp_path: Path) -> None:
     config = tmp_path / "annexa.yaml"
     config.write_text(f"store:\n  url: sqlite:///{tmp_path / 'annexa.db'}\n  evidence: {tmp_path / 'evidence'}\n"
-                      "sources:\n  - name: aws-main\n    type: aws\n    regions: [us-east-1, eu-west-1]\n")
+                      "sources:\n  - name: aws-main\n    type: aws\n    regions: [us-east-1, eu-west-1]\n"
+                      # moto answers a few operations it lacks with errors botocore would retry for a minute
+                      "    max_attempts: 2\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cli = [sys.executable, "-c", BOOT, "--config", str(config), "--log-level", "debug", "--log-format", "json"]
+    cli = [sys.executable, "-m", "agent", "--config", str(config), "--log-level", "debug", "--log-format", "json"]
     outputs: dict[str, bytes] = {}
 
     def annexa(label: str, *args: str) -> subprocess.CompletedProcess[bytes]:
