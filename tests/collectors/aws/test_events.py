@@ -523,3 +523,22 @@ def test_categories_on_recorded_shapes() -> None:
     assert events.categories(root_call(now) | {"eventType": "AwsServiceEvent"}) == []
     nested = {"a": [{"Password": "x", "keep": 1}], "secretAccessKey": "y", "userData": "z", "b": {"ok": True}}
     assert events.scrub(nested) == {"a": [{"keep": 1}], "b": {"ok": True}}
+
+
+def test_iam_changes_recorded_rule_on_recorded_shapes() -> None:
+    """The collector always fills ObservedSince/ObservedUntil when it yields a summary (otherwise the
+    type is `error`), so the failing shape is judged here on a stored-form summary directly."""
+    from agent.model import Resource
+
+    rule = "aws.cloudtrail.iam_changes_recorded"
+    rules = RuleSet([r for r in load_rules(known_types=set(known_resource_types())) if r.id == rule])
+
+    def judge(data: dict[str, Any]) -> list[str]:
+        resource = Resource(events.ACTIVITY, HISTORY[EAST], "history", data, account=ACCOUNT, region=EAST)
+        return [ev.status.value for _, ev in rules.evaluate(resource)]
+
+    base = {"ReceivesGlobalServiceEvents": True, "ObservedSince": "2026-01-01T00:00:00Z",
+            "ObservedUntil": "2026-03-01T00:00:00Z", "Categories": {"iam_change": {"Count": 3, "Last": None}}}
+    assert judge(base) == ["pass"]
+    assert judge(base | {"ObservedUntil": None}) == ["fail"]
+    assert judge(base | {"ReceivesGlobalServiceEvents": False}) == []
