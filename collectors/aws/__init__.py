@@ -91,31 +91,40 @@ class AwsCollector(Collector):
         regions = self._regions(opts, home)
         services = [s for s in all_services()
                     if (opts.services is None or s.name in opts.services) and s.name not in opts.exclude_services]
-        limits: dict[tuple[str, str], threading.BoundedSemaphore] = {}
-        tasks: list[tuple[AccountSession, str | None, ServiceSpec]] = []
+        # One lane per (account, service), each running up to `concurrency` tasks side by side: a
+        # worker never sits blocked waiting for a busy service while other services have work.
+        lanes: dict[tuple[str, str], list[tuple[AccountSession, str | None, ServiceSpec]]] = {}
         for account in accounts:
             for spec in services:
-                limits[(account.account_id, spec.name)] = threading.BoundedSemaphore(spec.concurrency)
                 for region in ([None] if spec.global_ else regions):
-                    tasks.append((account, region, spec))
-        self.ctx.progress.update(f"{len(accounts)} accounts x {len(regions)} regions, {len(tasks)} tasks")
+                    lanes.setdefault((account.account_id, spec.name), []).append((account, region, spec))
+        total = sum(len(tasks) for tasks in lanes.values())
+        self.ctx.progress.update(f"{len(accounts)} accounts x {len(regions)} regions, {total} tasks")
 
         def run_task(account: AccountSession, region: str | None, spec: ServiceSpec) -> None:
             scope = AwsScope(account, region, partition, cache, self.ctx.report_error,
-                             home_region=regions[0] if regions else "us-east-1")
-            scope.cursor = self.ctx.cursor  # type: ignore[attr-defined]
-            scope.options = opts  # type: ignore[attr-defined]
-            with limits[(account.account_id, spec.name)]:
-                try:
-                    for resource in spec.collect(scope):
-                        out.put(resource)
-                except Exception as exc:  # a bug or unexpected failure in one service: only its types fail
-                    self.ctx.logger.exception("aws service %s failed", spec.name)
-                    for rtype in spec.resource_types:
-                        scope.fail(rtype, exc)
+                             home_region=regions[0] if regions else "us-east-1",
+                             cursor=self.ctx.cursor, options=opts)
+            try:
+                for resource in spec.collect(scope):
+                    out.put(resource)
+            except Exception as exc:  # a bug or unexpected failure in one service: only its types fail
+                self.ctx.logger.exception("aws service %s failed", spec.name)
+                for rtype in spec.resource_types:
+                    scope.fail(rtype, exc)
 
+        def run_lane(tasks: list[tuple[AccountSession, str | None, ServiceSpec]]) -> None:
+            while True:
+                try:
+                    task = tasks.pop()
+                except IndexError:
+                    return
+                run_task(*task)
+
+        jobs = [tasks for tasks in lanes.values()
+                for _ in range(min(tasks[0][2].concurrency, len(tasks)))]
         with ThreadPoolExecutor(max_workers=opts.max_workers, thread_name_prefix="aws") as pool:
-            for future in [pool.submit(run_task, *t) for t in tasks]:
+            for future in [pool.submit(run_lane, tasks) for tasks in jobs]:
                 future.result()
 
     def _accounts(self, opts: AwsOptions, home: AccountSession, current: str, partition: str,

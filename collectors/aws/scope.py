@@ -55,7 +55,9 @@ class RunCache:
 
 class AwsScope:
     def __init__(self, account: AccountSession, region: str | None, partition: str, cache: RunCache,
-                 report: Any, home_region: str):
+                 report: Any, home_region: str, *, cursor: Any = None, options: Any = None):
+        self.cursor = cursor  # the source's durable cursor (collectors.base.Cursor)
+        self.options = options  # the source's AwsOptions
         self.account = account
         self.account_id = account.account_id
         self.region = region
@@ -65,8 +67,8 @@ class AwsScope:
         self.home_region = home_region
 
     # -- clients and calls -----------------------------------------------------------------
-    def client(self, service: str, region: str | None = None) -> Any:
-        return self.account.client(service, region or self.region or self.home_region)
+    def client(self, service: str, region: str | None = None, *, max_attempts: int | None = None) -> Any:
+        return self.account.client(service, region or self.region or self.home_region, max_attempts=max_attempts)
 
     def call(self, service: str, operation: str, *, region: str | None = None, **params: Any) -> Any:
         """One API call (snake_case operation), memoised for the run. Raises botocore errors."""

@@ -11,7 +11,9 @@ from collections import Counter
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config as BotoConfig
+from botocore.loaders import create_loader
 
 from collectors.aws import guard
 
@@ -51,17 +53,32 @@ class AccountSession:
         guard.install(session)
         session.events.register("before-call.*.*", recorder, unique_id="annexa-call-recorder")
 
-    def client(self, service: str, region: str | None) -> Any:
-        key = (service, region)
+    def client(self, service: str, region: str | None, *, max_attempts: int | None = None) -> Any:
+        """A cached client. `max_attempts` is the total number of attempts (1 = no botocore retries, for
+        callers that pace and retry themselves, like CloudTrail LookupEvents)."""
+        key = (service, region, max_attempts)
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = self.session.client(service, region_name=region, config=self._config)
+                config = self._config
+                if max_attempts is not None:
+                    config = config.merge(BotoConfig(retries={"mode": "standard", "total_max_attempts": max_attempts}))
+                self._clients[key] = self.session.client(service, region_name=region, config=config)
             return self._clients[key]
+
+
+# Service models are large JSON files: every session of the process shares one loaded copy.
+_LOADER = create_loader()
+
+
+def _botocore_session() -> botocore.session.Session:
+    session = botocore.session.Session()
+    session.register_component("data_loader", _LOADER)
+    return session
 
 
 def base_session(region: str | None = None) -> boto3.Session:
     """The default credential chain (env, profile, SSO, IRSA); AWS_ENDPOINT_URL is honoured by botocore."""
-    return boto3.Session(region_name=region or "us-east-1")
+    return boto3.Session(botocore_session=_botocore_session(), region_name=region or "us-east-1")
 
 
 def assume_role_session(base: boto3.Session, account_id: str, role_name: str, external_id: str | None,
@@ -74,4 +91,5 @@ def assume_role_session(base: boto3.Session, account_id: str, role_name: str, ex
         params["ExternalId"] = external_id
     creds = sts.assume_role(**params)["Credentials"]
     return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                         aws_session_token=creds["SessionToken"], region_name=region)
+                         aws_session_token=creds["SessionToken"], region_name=region,
+                         botocore_session=_botocore_session())

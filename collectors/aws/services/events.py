@@ -28,7 +28,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -74,9 +73,6 @@ CATEGORIES = ("root_use", "console_login_without_mfa", "iam_change", "audit_trai
 SECRET_KEYS = frozenset({"password", "newpassword", "oldpassword", "secretaccesskey", "sessiontoken",
                          "privatekey", "secretstring", "secretbinary", "plaintext", "userdata"})
 
-CLIENT_CONFIG = BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=10,
-                           read_timeout=60, user_agent_extra="annexa")
-_CLIENT_LOCK = threading.Lock()
 
 
 def utcnow() -> datetime:
@@ -109,9 +105,7 @@ def _client(scope: AwsScope) -> Any:
 
     It comes from the account's session, so it carries the read-only guard and the call recorder.
     """
-    lock = getattr(scope.account, "_lock", None) or _CLIENT_LOCK
-    with lock:
-        return scope.account.session.client("cloudtrail", region_name=scope.region, config=CLIENT_CONFIG)
+    return scope.client("cloudtrail", max_attempts=1)
 
 
 def _retryable(exc: Exception, attempt_throttle: int, attempt_server: int) -> str | None:
