@@ -236,6 +236,10 @@ class _MotoWorld:
                           AWS_ENDPOINT_URL=self.url)
         _resolve_account_hosts()
 
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
 
 def _resolve_account_hosts() -> None:
     """S3 Control is addressed at `<account-id>.<endpoint host>`: resolve `<12 digits>.127.0.0.1` to
@@ -251,10 +255,6 @@ def _resolve_account_hosts() -> None:
         return real(match.group(1) if match else host, *args, **kwargs)
 
     socket.getaddrinfo = resolve  # type: ignore[assignment]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def run_once(folder: Path, options: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ served from a cache, so no API call is made twice.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,9 +27,18 @@ def describe_error(exc: Exception) -> str:
         op = getattr(exc, "operation_name", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         code = err.get("Code") or (f"HTTP {status}" if status else "Error")
-        message = err.get("Message") or "no error message in the response"
+        message = _readable(err.get("Message") or "") or "no error message in the response"
         return f"{op}: {code}: {message}".strip()
     return f"{type(exc).__name__}: {exc}"
+
+
+def _readable(text: str, limit: int = 300) -> str:
+    """One line of text from an error message, even when a proxy or emulator answered with HTML."""
+    if "<" in text and ">" in text:
+        text = re.sub(r"(?is)<(script|style|title)[^>]*>.*?</\1>", " ", text)
+        text = re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def error_code(exc: Exception) -> str:
