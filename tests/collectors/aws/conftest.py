@@ -54,7 +54,10 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
         return guarded(match.group(1) if match else host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    # A reset rebuilds every IAM backend before discarding it; without managed policies that is
+    # instant (they load again, lazily, for the accounts the test uses).
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
+    requests.post(f"{moto_server}/moto-api/reset", timeout=60)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
