@@ -97,14 +97,13 @@ def test_every_dashboard_query_returns_data(live: Live) -> None:
 def test_dashboards_and_alerts_only_name_published_metrics(live: Live) -> None:
     published = {s.name for f in text_string_to_metric_families(live.exposition) for s in f.samples}
     queries = [q for path in DASHBOARDS for q in dashboard_targets(path)]
-    queries += rule_queries(ALERTS) if ALERTS.exists() else []
+    queries += rule_queries(ALERTS)
     unknown = {f"{q.origin}: {name}" for q in queries for name in METRIC_NAME.findall(q.expr) if name not in published}
     assert not unknown, "\n".join(sorted(unknown))
 
 
 def test_alert_expressions_evaluate(live: Live) -> None:
-    if not ALERTS.exists():
-        pytest.skip("no deploy/prometheus/alerts.yaml")
+    assert ALERTS.exists(), "deploy/prometheus/alerts.yaml is missing"
     for query in rule_queries(ALERTS):
         answer = live.prom.query_raw(query.expr)
         assert answer.get("status") == "success", f"{query.origin}: {answer}"
