@@ -145,7 +145,8 @@ class AwsCollector(Collector):
             for acct in listed:
                 out.put(Resource("aws.account", acct.get("Arn") or f"arn:{partition}:organizations::{current}:"
                                  f"account/{acct['Id']}", acct.get("Name") or acct["Id"], acct, account=acct["Id"]))
-            wanted = [a["Id"] for a in listed if a.get("Status", "ACTIVE") == "ACTIVE"]
+            # `State` (ACTIVE, SUSPENDED, PENDING_CLOSURE, CLOSED) replaces the deprecated `Status`.
+            wanted = [a["Id"] for a in listed if (a.get("State") or a.get("Status") or "ACTIVE") == "ACTIVE"]
         else:
             wanted = list(opts.accounts)
         sessions: list[AccountSession] = []
