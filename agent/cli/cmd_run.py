@@ -27,19 +27,56 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
     return int(m.group(1)), int(m.group(2))
 
 
+class NothingToRun(Exception):
+    """Not an error: this shard has no sources, or another process is collecting every chosen source."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+
+
 def execute_run(app: App, sources: tuple[str, ...] = (), shard: str | None = None, quiet: bool = False,
-                store=None) -> RunResult | None:  # type: ignore[no-untyped-def]
-    """Run the configured sources once (used by `run`, `demo` and the daemon)."""
-    from agent.rules.engine import RuleSet
-    from agent.runner import Runner, select_sources
+                store=None) -> RunResult:  # type: ignore[no-untyped-def]
+    """Run the configured sources once (used by `run` and `demo`).
+
+    Each source is collected under the same cross-process lock as the daemon's, so a manual run,
+    a CronJob pod and a daemon never collect one source at once: a busy source is skipped.
+    """
+    from contextlib import ExitStack
+
+    from agent.locks import SourceLocks
 
     cfg = app.config
-    chosen = select_sources(cfg, list(sources) or None, parse_shard(shard))
+    chosen = select_sources_for(app, sources, shard)
+    store = store or app.store()
+    with ExitStack() as held:
+        locks = SourceLocks(store)
+        runnable = []
+        for src in chosen:
+            if held.enter_context(locks.hold(src.name)):
+                runnable.append(src)
+            else:
+                click.echo(f"source {src.name} is being collected by another process: skipped", err=True)
+        if not runnable:
+            raise NothingToRun("busy", "every chosen source is being collected by another process")
+        return _run(app, cfg, store, runnable, shard, quiet)
+
+
+def select_sources_for(app: App, sources: tuple[str, ...], shard: str | None) -> list:  # type: ignore[type-arg]
+    from agent.runner import select_sources
+
+    chosen = select_sources(app.config, list(sources) or None, parse_shard(shard))
     if not chosen and shard:
-        return None  # more shards than sources: this shard has nothing to do, which is not an error
+        raise NothingToRun("empty-shard", f"shard {shard}: no sources fall in this shard; nothing to do")
     if not chosen:
         raise click.UsageError("no sources to run: add sources to the config (or check --source/--shard)")
-    store = store or app.store()
+    return chosen
+
+
+def _run(app: App, cfg, store, chosen, shard, quiet) -> RunResult:  # type: ignore[no-untyped-def]
+    from agent.rules.engine import RuleSet
+    from agent.runner import Runner
+
     hook = None
     try:
         from agent.exceptions import finding_hook_from_config
@@ -76,12 +113,12 @@ def summary_rows(result: RunResult) -> list[dict[str, object]]:
 def run(app: App, sources: tuple[str, ...], shard: str | None, fail_on: str | None, fmt: str, quiet: bool,
         push_gateway: str | None) -> None:
     """Collect, evaluate and store once. Exit 3 if a source or resource type could not be collected."""
-    result = execute_run(app, sources, shard, quiet=quiet or fmt == "json")
-    if result is None:
+    try:
+        result = execute_run(app, sources, shard, quiet=quiet or fmt == "json")
+    except NothingToRun as nothing:
         if fmt == "json":
-            emit_json({"run_id": None, "status": "empty-shard", "shard": shard, "sources": [], "errors": []})
-        else:
-            click.echo(f"shard {shard}: no sources fall in this shard; nothing to do", err=True)
+            emit_json({"run_id": None, "status": nothing.status, "shard": shard, "sources": [], "errors": []})
+        click.echo(str(nothing), err=True)
         sys.exit(0)
     rows = summary_rows(result)
     if push_gateway:

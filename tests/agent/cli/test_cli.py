@@ -227,3 +227,16 @@ def test_config_option_after_the_subcommand_and_empty_shard(configured: Path) ->
     assert empty.returncode == 0 and json.loads(empty.stdout)["status"] == "empty-shard"
     bad = annexa("run", "--config", str(configured), "--shard", "2/2")
     assert bad.returncode == 2 and "K/N" in bad.stderr
+
+
+def test_run_skips_a_source_another_process_is_collecting(configured: Path) -> None:
+    from filelock import FileLock
+
+    assert annexa("--config", str(configured), "run", "--quiet").returncode == 0  # creates the store
+    with FileLock(f"{configured.parent / 'annexa.db'}.kit.lock"):  # what a daemon or another pod holds
+        busy = annexa("--config", str(configured), "run", "--format", "json")
+    assert busy.returncode == 0, busy.stderr
+    assert json.loads(busy.stdout)["status"] == "busy"
+    assert "source kit is being collected by another process: skipped" in busy.stderr
+    runs = json.loads(annexa("--config", str(configured), "runs", "--format", "json").stdout)
+    assert len(runs) == 1, "a skipped source starts no run"
