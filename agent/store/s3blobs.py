@@ -51,7 +51,14 @@ class S3BlobStore:
         return self.put_bytes(canonical_json(value))
 
     def get_bytes(self, digest: str) -> bytes:
-        body = self.client.get_object(Bucket=self.bucket, Key=self._key(digest))["Body"].read()
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(digest))["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise FileNotFoundError(digest) from None
+            raise
         return zlib.decompress(body)
 
     def iter_digests(self) -> Iterator[str]:
