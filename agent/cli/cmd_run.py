@@ -134,7 +134,8 @@ def run(app: App, sources: tuple[str, ...], shard: str | None, fail_on: str | No
     else:
         from agent.cli.output import emit_table
 
-        emit_table(rows, list(rows[0]) if rows else [], title=f"run {result.run_id}: {result.status}")
+        emit_table(rows, ["source", "status", "resources", "pass", "fail", "error", "excepted", "seconds"],
+                   title=f"run {result.run_id}: {result.status}")
         for s in result.sources.values():
             for e in s.errors[:20]:
                 scope = "/".join(x for x in (e.account, e.region) if x)

@@ -15,7 +15,8 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
                              help="Output format. json prints one document on stdout and nothing else.")
 
 STATUS_STYLE = {"pass": "green", "passing": "green", "fail": "red", "failing": "red", "error": "yellow",
-                "unknown": "yellow", "excepted": "cyan", "manual": "blue", "not_applicable": "dim"}
+                "unknown": "yellow", "excepted": "cyan", "manual": "blue", "not_applicable": "dim",
+                "complete": "green", "partial": "yellow", "incomplete": "red", "running": "blue"}
 
 
 def _cell(value: Any) -> str:
