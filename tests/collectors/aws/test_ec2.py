@@ -33,6 +33,9 @@ def test_security_group_rules(aws: str, tmp_path: Path) -> None:
     # a range that contains 3389 (and 22) without naming either port
     wide = group("wide", [{"IpProtocol": "tcp", "FromPort": 0, "ToPort": 5000, "IpRanges": [{"CidrIp": world}]}])
     everything = group("all", [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": world}]}])
+    # every TCP port (0-65535) from IPv6 anywhere is "all ports" as much as protocol -1 is
+    all_tcp = group("all-tcp", [{"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535,
+                                 "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
     private = group("private-ssh", [
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]},
         {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": world}],
@@ -71,7 +74,9 @@ def test_security_group_rules(aws: str, tmp_path: Path) -> None:
 
     allt = run.by_rule("aws.ec2.security_group_no_public_all_traffic")
     assert allt[sg_arn(everything)] == "fail"
+    assert allt[sg_arn(all_tcp)] == "fail"
     assert allt[sg_arn(wide)] == "pass"
+    assert allt[sg_arn(private)] == "pass"
 
     dflt = run.by_rule("aws.ec2.default_security_group_restricts_all")
     assert dflt[sg_arn(default_sg["GroupId"])] == "pass"
@@ -96,6 +101,10 @@ def test_storage_instances_and_images(aws: str, tmp_path: Path) -> None:
     v2 = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
                            UserData="CANARY-not-needed-here",
                            MetadataOptions={"HttpTokens": "required"})["Instances"][0]["InstanceId"]
+    # metadata service switched off: nothing to steal through IMDSv1, so compliant
+    v3 = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                           MetadataOptions={"HttpTokens": "optional", "HttpEndpoint": "disabled"}
+                           )["Instances"][0]["InstanceId"]
     public_ami = ec2.create_image(InstanceId=v1, Name="public-image")["ImageId"]
     private_ami = ec2.create_image(InstanceId=v2, Name="private-image")["ImageId"]
     ec2.modify_image_attribute(ImageId=public_ami, LaunchPermission={"Add": [{"Group": "all"}]})
@@ -121,6 +130,7 @@ def test_storage_instances_and_images(aws: str, tmp_path: Path) -> None:
     assert run.status("aws.ec2.snapshot_not_public", snap(enc_snap)) == "pass"
     assert run.status("aws.ec2.instance_imdsv2_required", inst(v1)) == "fail"
     assert run.status("aws.ec2.instance_imdsv2_required", inst(v2)) == "pass"
+    assert run.status("aws.ec2.instance_imdsv2_required", inst(v3)) == "pass"
     assert run.status("aws.ec2.image_not_public", img(public_ami)) == "fail"
     assert run.status("aws.ec2.image_not_public", img(private_ami)) == "pass"
 
