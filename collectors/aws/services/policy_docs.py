@@ -69,18 +69,30 @@ def _condition_keys(statement: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def allows_full_admin(document: Any) -> bool | None:
-    """True if a statement allows every action on every resource (`*:*`); None if unreadable."""
+    """True if the document allows every action on every resource (`*:*`); None if unreadable.
+
+    An `Allow` of `*` on `*` grants everything unless the same document takes something back with
+    an unconditional `Deny` (an explicit deny always wins, so the policy no longer allows every
+    action). A `Deny` that only applies under a condition (e.g. "without MFA") still leaves full
+    administration available, so it does not count. `NotAction` allows (PowerUser-style) are not
+    full administration.
+    """
     doc = load_document(document)
     if doc is None:
         return None
+    grants = False
     for st in statements(doc):
         if st.get("Effect") != "Allow" or "Action" not in st:
             continue
         actions = {str(a) for a in as_list(st.get("Action"))}
         resources = {str(r) for r in as_list(st.get("Resource"))}
         if actions & {"*", "*:*"} and "*" in resources:
-            return True
-    return False
+            grants = True
+    if not grants:
+        return False
+    return not any(st.get("Effect") == "Deny" and not st.get("Condition")
+                   and (as_list(st.get("Action")) or as_list(st.get("NotAction")))
+                   for st in statements(doc))
 
 
 def _principal_values(principal: Any) -> list[tuple[str, str]]:

@@ -86,9 +86,14 @@ def build_world() -> dict[str, str]:
     scoped = iam.create_policy(PolicyName="scoped", PolicyDocument=json.dumps(SCOPED))["Policy"]["Arn"]
     shadow = iam.create_policy(PolicyName="shadow-admin", PolicyDocument=json.dumps(ADMIN))["Policy"]["Arn"]
     iam.create_policy(PolicyName="unused-admin", PolicyDocument=json.dumps(ADMIN))
+    # *:* but with IAM explicitly denied: it no longer allows every action (what Prowler concludes too)
+    minus_iam = iam.create_policy(PolicyName="admin-minus-iam", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [*ADMIN["Statement"],
+                                                {"Effect": "Deny", "Action": "iam:*", "Resource": "*"}]}))
     iam.attach_group_policy(GroupName="readers", PolicyArn=scoped)
     iam.create_group(GroupName="ops")
     iam.attach_group_policy(GroupName="ops", PolicyArn=shadow)
+    iam.attach_group_policy(GroupName="ops", PolicyArn=minus_iam["Policy"]["Arn"])
     # access keys: one fresh key; two keys, the first 120 days old and unused, the second inactive
     iam.create_user(UserName="fresh-key")
     keys["fresh"] = iam.create_access_key(UserName="fresh-key")["AccessKey"]["AccessKeyId"]
@@ -144,6 +149,7 @@ def test_iam_rules_against_moto(aws: str, tmp_path: Path) -> None:
     policy = f"arn:aws:iam::{ACCOUNT}:policy/"
     assert by("aws.iam.policy_no_full_admin", policy + "shadow-admin") == "fail"
     assert by("aws.iam.policy_no_full_admin", policy + "scoped") == "pass"
+    assert by("aws.iam.policy_no_full_admin", policy + "admin-minus-iam") == "pass"
     assert policy + "unused-admin" not in run.by_rule("aws.iam.policy_no_full_admin")  # not attached
     # access keys
     key = lambda user, name: f"{user_arn(user)}/access-key/{keys[name]}"  # noqa: E731
@@ -244,6 +250,16 @@ def test_policy_document_analysis() -> None:
     assert allows_full_admin({"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}) is False
     assert allows_full_admin({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}) is False
     assert allows_full_admin("not json") is None  # unreadable is never "safe"
+    everything = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    # an unconditional Deny takes actions back; a conditional one (e.g. "without MFA") does not
+    assert allows_full_admin({"Statement": [everything, {"Effect": "Deny", "NotAction": "s3:*",
+                                                         "Resource": "*"}]}) is False
+    assert allows_full_admin({"Statement": [everything, {
+        "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]}) is True
+    # Allow * on one resource only is not full administration
+    assert allows_full_admin({"Statement": [{"Effect": "Allow", "Action": "*",
+                                             "Resource": "arn:aws:s3:::bucket/*"}]}) is False
     doc = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::111122223333:role/x",
                                                                    "444455556666", f"arn:aws:iam::{ACCOUNT}:root"]},
                           "Action": "sts:AssumeRole"}]}
