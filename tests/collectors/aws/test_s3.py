@@ -108,8 +108,17 @@ def test_s3_rules_against_moto(aws: str, tmp_path: Path, s3control_dns: None) ->
     # no account-level block yet: that is a configuration (fail), not an error
     assert run.status("aws.s3.account_public_access_blocked", ACCOUNT_BLOCK) == "fail"
 
-    boto3.client("s3control", region_name="us-east-1").put_public_access_block(
-        AccountId=ACCOUNT, PublicAccessBlockConfiguration=ALL_ON)
+    # the account turns on only the two policy settings: S3 combines them with each bucket's own
+    # settings one by one, so acl-ignored (ACL settings on itself) is now fully covered; bad-bucket is not
+    s3control = boto3.client("s3control", region_name="us-east-1")
+    s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration={
+        **ALL_ON, "BlockPublicAcls": False, "IgnorePublicAcls": False})
+    partial = in_folder(tmp_path / "partial")
+    assert partial.status("aws.s3.account_public_access_blocked", ACCOUNT_BLOCK) == "fail"
+    assert partial.status("aws.s3.bucket_public_access_blocked", arn("acl-ignored")) == "pass"
+    assert partial.status("aws.s3.bucket_public_access_blocked", bad) == "fail"
+
+    s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration=ALL_ON)
     again = in_folder(tmp_path / "second")
     assert again.status("aws.s3.account_public_access_blocked", ACCOUNT_BLOCK) == "pass"
     # the account-wide block now covers every bucket, and RestrictPublicBuckets contains the public policy
