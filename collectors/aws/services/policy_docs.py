@@ -55,8 +55,16 @@ def statements(document: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [s for s in as_list((document or {}).get("Statement")) if isinstance(s, dict)]
 
 
+OPEN_VALUES = frozenset({"*", "0.0.0.0/0", "::/0"})
+
+
 def _condition_keys(statement: dict[str, Any]) -> dict[str, list[Any]]:
-    """Condition keys (lower-cased) → their values, across all operators."""
+    """Condition keys (lower-cased) → their values, across all operators.
+
+    A key whose every value is a bare wildcard or an open network (`*`, `0.0.0.0/0`, `::/0`)
+    narrows nothing (`aws:PrincipalOrgID: "*"` matches every caller), so it is left out: such a
+    condition never turns a public statement into a private one.
+    """
     out: dict[str, list[Any]] = {}
     condition = statement.get("Condition")
     if not isinstance(condition, dict):
@@ -64,7 +72,10 @@ def _condition_keys(statement: dict[str, Any]) -> dict[str, list[Any]]:
     for block in condition.values():
         if isinstance(block, dict):
             for key, values in block.items():
-                out.setdefault(str(key).lower(), []).extend(as_list(values))
+                listed = as_list(values)
+                if listed and all(str(v).strip() in OPEN_VALUES for v in listed):
+                    continue
+                out.setdefault(str(key).lower(), []).extend(listed)
     return out
 
 

@@ -186,3 +186,25 @@ def test_access_denied_for_s3_only_fails_s3_rules(aws: str, tmp_path: Path, monk
                                                     "aws.s3.account_public_access_blocked"}
     key_arn = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{key_id}"
     assert run.status("aws.kms.key_rotation_enabled", key_arn) == "pass"  # the rest of the run completed
+
+
+def test_wildcard_conditions_do_not_make_a_policy_private() -> None:
+    from collectors.aws.services.policy_docs import public_statements, trusted_principals
+
+    def statement(condition: dict[str, Any]) -> dict[str, Any]:
+        return {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::b/*", "Condition": condition}]}
+
+    # a real organisation id or VPC endpoint narrows "*" to known callers
+    assert public_statements(statement({"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}})) == []
+    assert public_statements(statement({"StringEquals": {"aws:SourceVpce": ["vpce-1a2b3c"]}})) == []
+    # "*" as the organisation, or the whole internet as the source address, narrows nothing
+    assert len(public_statements(statement({"StringLike": {"aws:PrincipalOrgID": "*"}})) or []) == 1
+    assert len(public_statements(statement({"IpAddress": {"aws:SourceIp": ["0.0.0.0/0", "::/0"]}})) or []) == 1
+    # a condition unrelated to the caller (TLS only) leaves the statement public
+    assert len(public_statements(statement({"Bool": {"aws:SecureTransport": "true"}})) or []) == 1
+    # a trust policy "requiring" an external id of "*" requires nothing
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "sts:AssumeRole",
+                            "Condition": {"StringLike": {"sts:ExternalId": "*"}}}]}
+    assert trusted_principals(trust, ACCOUNT, set())[0]["ExternalIdRequired"] is False
