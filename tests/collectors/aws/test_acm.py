@@ -11,7 +11,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.collectors.aws.conftest import run_aws
+from agent.model import Resource
+from agent.rules.engine import RuleSet
+from tests.collectors.aws.conftest import ACCOUNT, builtin_rules, run_aws
 
 REGION = "us-east-1"
 OPTIONS = "    regions: [us-east-1]\n    services: [acm]\n"
@@ -54,3 +56,21 @@ def test_certificate_rules(aws: str, tmp_path: Path) -> None:
     run = run_aws(later, OPTIONS, now=datetime.now(UTC) + timedelta(days=60))
     assert run.status("aws.acm.certificate_not_expired", soon) == "fail"
     assert run.status("aws.acm.certificate_not_expired", long) == "pass"
+
+
+def test_key_algorithm_as_aws_spells_it() -> None:
+    """Real DescribeCertificate output says "RSA-2048" / "EC-prime256v1" (hyphen); moto says "RSA_2048".
+    Both spellings must be judged the same way."""
+    rules = RuleSet([r for r in builtin_rules() if r.id == "aws.acm.certificate_key_rsa_2048_or_stronger"])
+
+    def status(algorithm: str) -> str:
+        cert = {"DomainName": "www.example.com", "Status": "ISSUED", "KeyAlgorithm": algorithm,
+                "SignatureAlgorithm": "SHA256WITHRSA", "Type": "AMAZON_ISSUED", "InUseBy": []}
+        resource = Resource("aws.acm.certificate", f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/x", "x", cert,
+                            ACCOUNT, REGION)
+        return rules.evaluate(resource)[0][1].status.value
+
+    for good in ("RSA-2048", "RSA-4096", "EC-prime256v1", "EC-secp384r1", "RSA_3072", "EC_secp521r1"):
+        assert status(good) == "pass", good
+    for weak in ("RSA-1024", "RSA_1024", "RSA-2048-extra"):
+        assert status(weak) == "fail", weak
