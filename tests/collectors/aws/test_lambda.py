@@ -59,6 +59,7 @@ def test_lambda_rules(aws: str, tmp_path: Path) -> None:
     public = function("public", "python3.12")
     lam.add_permission(FunctionName="public", StatementId="anyone", Action="lambda:InvokeFunction", Principal="*")
     py39 = function("py39", "python3.9")
+    java17 = function("java17", "java17")
     scoped = function("scoped", "python3.12")
     lam.add_permission(FunctionName="scoped", StatementId="s3", Action="lambda:InvokeFunction",
                        Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::uploads", SourceAccount=ACCOUNT)
@@ -79,10 +80,14 @@ def test_lambda_rules(aws: str, tmp_path: Path) -> None:
     # the runtime table is compared with the run clock: python3.9 is deprecated from 2025-12-15
     assert RUNTIME_DEPRECATION["python3.9"] == "2025-12-15"
     assert run.status("aws.lambda.function_runtime_supported", py39) == "pass"
+    assert run.status("aws.lambda.function_runtime_supported", java17) == "pass"
+    # java17 (like java11 and provided.al2) reaches deprecation on 2026-06-30
     later = tmp_path / "later"
     later.mkdir()
-    run = run_aws(later, "    regions: [us-east-1]\n    services: [lambda]\n", now=datetime(2025, 12, 16, tzinfo=UTC))
+    run = run_aws(later, "    regions: [us-east-1]\n    services: [lambda]\n", now=datetime(2026, 7, 1, tzinfo=UTC))
     assert run.status("aws.lambda.function_runtime_supported", py39) == "fail"
+    assert run.status("aws.lambda.function_runtime_supported", java17) == "fail"
+    assert run.status("aws.lambda.function_runtime_supported", current) == "pass"  # python3.12: 2028-10-31
 
 
 def test_secrets_never_stored(aws: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
