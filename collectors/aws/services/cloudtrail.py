@@ -75,8 +75,10 @@ def management_events(trail: dict[str, Any], selectors: dict[str, Any]) -> str |
         read_only = fields.get("readOnly")
         if read_only is None:
             kinds.add("All")
-        else:
-            kinds.update("ReadOnly" if v == "true" else "WriteOnly" for v in read_only.get("Equals") or [])
+        elif read_only.get("Equals"):
+            kinds.update("ReadOnly" if v == "true" else "WriteOnly" for v in read_only["Equals"])
+        else:  # NotEquals ["true"] keeps the write events, NotEquals ["false"] the read events
+            kinds.update("WriteOnly" if v == "true" else "ReadOnly" for v in read_only.get("NotEquals") or [])
     if "All" in kinds or {"ReadOnly", "WriteOnly"} <= kinds:
         return "All"
     return next(iter(kinds)) if kinds else None
@@ -95,8 +97,10 @@ def _summary(scope: AwsScope) -> Iterator[Resource]:
     except CollectErrors as exc:
         scope.fail(SUMMARY, exc)
         return
+    # CIS 3.1 / Prowler's multi-region check: a logging multi-region trail with read and write
+    # management events. Log file validation is judged on each trail by its own rule.
     complete = [t["TrailARN"] for t in entries if t["IsMultiRegionTrail"] and t["IsLogging"]
-                and t["LogFileValidationEnabled"] and t["ManagementEvents"] == "All"]
+                and t["ManagementEvents"] == "All"]
     arn = f"arn:{scope.partition}:cloudtrail::{scope.account_id}:account-summary"
     data = {"Trails": entries, "CompleteMultiRegionTrails": complete, "ViewedFromRegion": scope.region}
     yield Resource(SUMMARY, arn, f"CloudTrail coverage of {scope.account_id}", data, account=scope.account_id)
@@ -106,8 +110,8 @@ SERVICE = ServiceSpec(
     name="cloudtrail",
     resource_types={
         TRAIL: "a CloudTrail trail (in its home region) with logging status and event selectors",
-        SUMMARY: "per account: the trails that apply and which multi-region trails log every management "
-                 "event with validation",
+        SUMMARY: "per account: the trails that apply and which multi-region trails are logging every "
+                 "management event",
     },
     collect=collect,
 )

@@ -47,6 +47,16 @@ def test_cloudtrail_rules_against_moto(aws: str, tmp_path: Path) -> None:
     for rule in TRAIL_RULES:
         assert partial.status(f"aws.cloudtrail.{rule}", trail("us-east-1", "bare")) == "fail", rule
 
+    # multi-region, logging, all management events, but no digest files: coverage is complete (CIS 3.1);
+    # the missing validation is the validation rule's finding, not a second coverage failure
+    us.create_trail(Name="unvalidated", S3BucketName="trail-logs", IsMultiRegionTrail=True)
+    us.start_logging(Name="unvalidated")
+    unvalidated = run_in(tmp_path / "unvalidated")
+    assert unvalidated.status("aws.cloudtrail.multi_region_trail_enabled", SUMMARY) == "pass"
+    assert unvalidated.status("aws.cloudtrail.trail_log_file_validation_enabled",
+                              trail("us-east-1", "unvalidated")) == "fail"
+    us.delete_trail(Name="unvalidated")
+
     eu = boto3.client("cloudtrail", region_name="eu-west-1")
     eu.create_trail(Name="main", S3BucketName="trail-logs", IsMultiRegionTrail=True, EnableLogFileValidation=True,
                     KmsKeyId=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
@@ -78,6 +88,9 @@ def test_cloudtrail_rules_against_moto(aws: str, tmp_path: Path) -> None:
     ({"HasCustomEventSelectors": True}, {"AdvancedEventSelectors": [
         {"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
                             {"Field": "readOnly", "Equals": ["false"]}]}]}, "WriteOnly"),
+    ({"HasCustomEventSelectors": True}, {"AdvancedEventSelectors": [
+        {"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
+                            {"Field": "readOnly", "NotEquals": ["true"]}]}]}, "WriteOnly"),
     ({"HasCustomEventSelectors": True}, {"AdvancedEventSelectors": [
         {"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
                             {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]}]}, None),
