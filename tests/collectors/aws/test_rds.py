@@ -27,6 +27,9 @@ def test_rds_rules(aws: str, tmp_path: Path) -> None:
                           BackupRetentionPeriod=10, **cluster_args)
     rds.create_db_cluster(DBClusterIdentifier="bad-cluster", StorageEncrypted=False, DeletionProtection=False,
                           BackupRetentionPeriod=1, **cluster_args)
+    # an Aurora member instance: storage, backups, deletion protection and Multi-AZ belong to its cluster
+    rds.create_db_instance(DBInstanceIdentifier="bad-cluster-1", DBClusterIdentifier="bad-cluster",
+                           Engine="aurora-postgresql", DBInstanceClass="db.r5.large", PubliclyAccessible=True)
     rds.create_db_snapshot(DBInstanceIdentifier="good", DBSnapshotIdentifier="private-snap")
     rds.create_db_snapshot(DBInstanceIdentifier="bad", DBSnapshotIdentifier="public-snap")
     rds.modify_db_snapshot_attribute(DBSnapshotIdentifier="public-snap", AttributeName="restore",
@@ -51,6 +54,11 @@ def test_rds_rules(aws: str, tmp_path: Path) -> None:
     for rule in ("cluster_storage_encrypted", "cluster_deletion_protection", "cluster_backup_retention_7_days"):
         assert run.status(f"aws.rds.{rule}", cl("good-cluster")) == "pass", rule
         assert run.status(f"aws.rds.{rule}", cl("bad-cluster")) == "fail", rule
+    member = db("bad-cluster-1")
+    for rule in ("instance_storage_encrypted", "instance_backup_retention_7_days", "instance_deletion_protection",
+                 "instance_multi_az"):
+        assert member not in run.by_rule(f"aws.rds.{rule}"), rule  # judged once, on bad-cluster
+    assert run.status("aws.rds.instance_not_publicly_accessible", member) == "fail"  # a per-instance setting
     assert run.status("aws.rds.snapshot_not_public", snap("private-snap")) == "pass"
     assert run.status("aws.rds.snapshot_not_public", snap("public-snap")) == "fail"
     cl_snap = lambda n: f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster-snapshot:{n}"  # noqa: E731
