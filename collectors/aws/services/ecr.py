@@ -2,15 +2,15 @@
 applies to them.
 
 Added keys: `LifecyclePolicy` (parsed lifecycle policy, null when none), `RegistryScanType`
-(BASIC/ENHANCED) and `RegistryScanFrequency` (SCAN_ON_PUSH / CONTINUOUS_SCAN / MANUAL of the
-first registry scanning rule whose wildcard filter matches the repository, null when none does).
+(BASIC/ENHANCED) and `RegistryScanFrequency` (SCAN_ON_PUSH / CONTINUOUS_SCAN / MANUAL given by the
+registry scanning rules whose filters match the repository, null when none does).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
-from fnmatch import fnmatchcase
 from typing import Any
 
 from agent.model import Resource
@@ -21,13 +21,23 @@ from collectors.aws.services.ec2 import plain
 REPOSITORY = "aws.ecr.repository"
 
 
+def filter_matches(pattern: str, repository: str) -> bool:
+    """ECR's repository filter semantics: a filter without `*` matches every repository whose name
+    contains it; with `*`, each `*` stands for zero or more characters of the whole name."""
+    if "*" not in pattern:
+        return bool(pattern) and pattern in repository
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), repository) is not None
+
+
 def scan_frequency(config: dict[str, Any], repository: str) -> str | None:
-    """The scan frequency the registry scanning configuration gives `repository` (wildcard filters)."""
-    for rule in config.get("rules") or []:
-        for flt in rule.get("repositoryFilters") or []:
-            if flt.get("filterType", "WILDCARD") == "WILDCARD" and fnmatchcase(repository, flt.get("filter", "")):
-                return rule.get("scanFrequency")
-    return None
+    """The scan frequency the registry scanning configuration gives `repository`; when several rules
+    match, an automatic frequency (continuous or on push) wins over MANUAL."""
+    matched = [rule.get("scanFrequency") for rule in config.get("rules") or []
+               if any(flt.get("filterType", "WILDCARD") == "WILDCARD"
+                      and filter_matches(flt.get("filter", ""), repository)
+                      for flt in rule.get("repositoryFilters") or [])]
+    automatic = [f for f in matched if f in ("CONTINUOUS_SCAN", "SCAN_ON_PUSH")]
+    return (automatic or matched or [None])[0]
 
 
 def _lifecycle(scope: AwsScope, repo: dict[str, Any]) -> dict[str, Any] | None:

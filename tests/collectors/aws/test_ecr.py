@@ -44,3 +44,17 @@ def test_scan_frequency_wildcards() -> None:
     assert scan_frequency(config, "prod-web") == "CONTINUOUS_SCAN"
     assert scan_frequency(config, "dev-web") == "SCAN_ON_PUSH"
     assert scan_frequency({"scanType": "BASIC", "rules": []}, "x") is None
+    # AWS: a filter without a wildcard matches every repository whose name CONTAINS it
+    basic = {"scanType": "BASIC", "rules": [
+        {"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "payments", "filterType": "WILDCARD"}]}]}
+    assert scan_frequency(basic, "team-payments-api") == "SCAN_ON_PUSH"
+    assert scan_frequency(basic, "billing") is None
+    # '*' is the only wildcard: '?' and '[' are literal characters in ECR filters
+    assert scan_frequency({"rules": [{"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [
+        {"filter": "app?*", "filterType": "WILDCARD"}]}]}, "appx-1") is None
+    # a repository matched by a MANUAL rule and an automatic one is scanned automatically
+    both = {"scanType": "ENHANCED", "rules": [
+        {"scanFrequency": "MANUAL", "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}]},
+        {"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "web*", "filterType": "WILDCARD"}]}]}
+    assert scan_frequency(both, "web-1") == "SCAN_ON_PUSH"
+    assert scan_frequency(both, "db-1") == "MANUAL"
