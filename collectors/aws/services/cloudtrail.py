@@ -4,7 +4,8 @@ A multi-region trail shows up in every region; each trail is collected once, by 
 home region (`describe_trails(includeShadowTrails=False)`). The account summary is built by the
 scope of the collector's home region from the trails that apply there (shadow trails included):
 every multi-region trail applies to every region, so that view sees all of them. An account with
-no trail at all still gets a summary, which then fails the multi-region rule.
+no trail at all still gets a summary, which then fails the multi-region rule. In a member account an
+organization trail is another account's: its status is read by ARN, its event selectors cannot be.
 """
 
 from __future__ import annotations
@@ -84,16 +85,52 @@ def management_events(trail: dict[str, Any], selectors: dict[str, Any]) -> str |
     return next(iter(kinds)) if kinds else None
 
 
+SUMMARY_KEYS = ("TrailARN", "Name", "HomeRegion", "IsMultiRegionTrail", "IsOrganizationTrail",
+                "LogFileValidationEnabled", "KmsKeyId", "CloudWatchLogsLogGroupArn", "ManagementEvents")
+
+
+def _trail_account(trail: dict[str, Any]) -> str:
+    parts = str(trail.get("TrailARN") or "").split(":")
+    return parts[4] if len(parts) > 4 else ""
+
+
+def _foreign_entry(scope: AwsScope, trail: dict[str, Any]) -> dict[str, Any]:
+    """What a member account can learn about an organization trail owned by the management account.
+
+    GetTrailStatus accepts the trail's full ARN from a member account; GetEventSelectors is refused
+    for another account's trail. A trail without custom selectors records every management event (the
+    CloudTrail default), so only a trail with custom selectors leaves its coverage unknown.
+    """
+    entry: dict[str, Any] = {key: trail.get(key) for key in SUMMARY_KEYS}
+    entry["ManagementEvents"] = None if trail.get("HasCustomEventSelectors") else "All"
+    entry["IsLogging"] = None
+    unknown = []
+    try:
+        status = scope.call("cloudtrail", "get_trail_status", region=trail.get("HomeRegion") or scope.region,
+                            Name=trail["TrailARN"])
+        entry["IsLogging"] = status.get("IsLogging")
+    except CollectErrors as exc:
+        unknown.append(f"status: {describe_error(exc)}")
+    if entry["ManagementEvents"] is None:
+        unknown.append("event selectors: custom selectors of another account's trail cannot be read")
+    entry["Unknown"] = unknown
+    return entry
+
+
 def _summary(scope: AwsScope) -> Iterator[Resource]:
     try:
         trails = scope.call("cloudtrail", "describe_trails", includeShadowTrails=True).get("trailList") or []
         entries = []
         for trail in trails:
-            data = trail_details(scope, trail)
-            entries.append({key: data.get(key) for key in (
-                "TrailARN", "Name", "HomeRegion", "IsMultiRegionTrail", "IsOrganizationTrail",
-                "LogFileValidationEnabled", "KmsKeyId", "CloudWatchLogsLogGroupArn", "ManagementEvents")}
-                | {"IsLogging": data["Status"].get("IsLogging")})
+            try:
+                data = trail_details(scope, trail)
+            except CollectErrors:
+                if _trail_account(trail) in ("", scope.account_id):
+                    raise  # our own trail: its evidence must be readable
+                entries.append(_foreign_entry(scope, trail))
+                continue
+            entries.append({key: data.get(key) for key in SUMMARY_KEYS}
+                           | {"IsLogging": data["Status"].get("IsLogging")})
     except CollectErrors as exc:
         scope.fail(SUMMARY, exc)
         return
@@ -101,6 +138,11 @@ def _summary(scope: AwsScope) -> Iterator[Resource]:
     # management events. Log file validation is judged on each trail by its own rule.
     complete = [t["TrailARN"] for t in entries if t["IsMultiRegionTrail"] and t["IsLogging"]
                 and t["ManagementEvents"] == "All"]
+    unknown = [f"{t['TrailARN']}: {'; '.join(t['Unknown'])}" for t in entries if t.get("Unknown")]
+    if not complete and unknown:
+        # An organization trail could be the one that covers the account: neither pass nor fail.
+        scope.fail(SUMMARY, "coverage unknown: " + " | ".join(unknown))
+        return
     arn = f"arn:{scope.partition}:cloudtrail::{scope.account_id}:account-summary"
     data = {"Trails": entries, "CompleteMultiRegionTrails": complete, "ViewedFromRegion": scope.region}
     yield Resource(SUMMARY, arn, f"CloudTrail coverage of {scope.account_id}", data, account=scope.account_id)

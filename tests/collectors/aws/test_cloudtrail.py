@@ -98,3 +98,67 @@ def test_cloudtrail_rules_against_moto(aws: str, tmp_path: Path) -> None:
 def test_management_event_coverage(trail_info: dict[str, Any], selectors: dict[str, Any], expected: str | None
                                    ) -> None:
     assert management_events(trail_info, selectors) == expected
+
+
+MEMBER, MANAGEMENT = "222233334444", "111122223333"
+ORG_TRAIL = f"arn:aws:cloudtrail:us-east-1:{MANAGEMENT}:trail/org-trail"
+
+
+class MemberScope:
+    """Just enough of AwsScope to play a member account looking at its organization's trail.
+
+    Real CloudTrail answers GetTrailStatus for another account's organization trail when given its
+    ARN, but refuses GetEventSelectors for it (TrailNotFoundException / CloudTrailARNInvalidException).
+    """
+
+    account_id, partition, region, home_region = MEMBER, "aws", "us-east-1", "us-east-1"
+
+    def __init__(self, trails: list[dict[str, Any]], logging: bool = True):
+        self.trails, self.logging, self.failures = trails, logging, []
+
+    def call(self, service: str, operation: str, *, region: str | None = None, **params: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        if operation == "describe_trails":
+            return {"trailList": self.trails}
+        if operation == "get_trail_status":
+            return {"IsLogging": self.logging}
+        error = {"Error": {"Code": "TrailNotFoundException", "Message": "Unknown trail"}}
+        raise ClientError(error, "GetEventSelectors")
+
+    def fail(self, resource_type: str, exc: Any) -> None:
+        self.failures.append((resource_type, str(exc)))
+
+
+def org_trail(custom_selectors: bool) -> dict[str, Any]:
+    return {"Name": "org-trail", "TrailARN": ORG_TRAIL, "HomeRegion": "us-east-1", "IsMultiRegionTrail": True,
+            "IsOrganizationTrail": True, "LogFileValidationEnabled": True, "HasCustomEventSelectors": custom_selectors}
+
+
+def summary_status(scope: MemberScope) -> str | None:
+    from agent.rules.engine import RuleSet
+    from collectors.aws.services.cloudtrail import _summary
+    from tests.collectors.aws.conftest import builtin_rules
+
+    resources = list(_summary(scope))  # type: ignore[arg-type]
+    if not resources:
+        return None
+    rules = RuleSet([r for r in builtin_rules() if r.id == "aws.cloudtrail.multi_region_trail_enabled"])
+    return rules.evaluate(resources[0])[0][1].status.value
+
+
+def test_member_account_covered_by_organization_trail() -> None:
+    # default selectors (all management events) and logging: the member account is covered
+    assert summary_status(MemberScope([org_trail(custom_selectors=False)])) == "pass"
+    # the organization trail is stopped: a real failure
+    assert summary_status(MemberScope([org_trail(custom_selectors=False)], logging=False)) == "fail"
+    # custom selectors that the member cannot read and no trail of its own: unknown, so error, not fail
+    unknown = MemberScope([org_trail(custom_selectors=True)])
+    assert summary_status(unknown) is None
+    assert unknown.failures and unknown.failures[0][0] == "aws.cloudtrail.account_summary"
+    assert "coverage unknown" in unknown.failures[0][1]
+    # the member's own trail must always be readable: its selector failure is an error as before
+    own = {**org_trail(False), "TrailARN": f"arn:aws:cloudtrail:us-east-1:{MEMBER}:trail/own",
+           "IsOrganizationTrail": False}
+    mine = MemberScope([own])
+    assert summary_status(mine) is None and mine.failures
