@@ -53,6 +53,8 @@ class CompiledRule:
         self.assertion = jmespath.compile(rule.assert_) if rule.assert_ else None
         self.message = MessageTemplate(rule.message)
         self.pass_message = MessageTemplate(rule.pass_message) if rule.pass_message else None
+        self.unknown_if = jmespath.compile(rule.unknown_if) if rule.unknown_if else None
+        self.unknown_message = MessageTemplate(rule.unknown_message) if rule.unknown_message else None
         self.function: PythonRule | None = resolve_function(rule.function) if rule.function else None
 
     @property
@@ -85,7 +87,24 @@ class CompiledRule:
             text = (self.pass_message.render(envelope, resource.data, self.options) if self.pass_message
                     else f"{self.rule.title}: satisfied by {resource.name}")
             return Evaluation(resource, Status.PASS, text)
+        unknown = self._unknown(resource, envelope)
+        if unknown is not None:
+            return unknown
         return Evaluation(resource, Status.FAIL, self.message.render(envelope, resource.data, self.options))
+
+    def _unknown(self, resource: Resource, envelope: dict[str, Any]) -> Evaluation | None:
+        """A failed assertion is only a `fail` when the evidence it needs was read: `unknown_if` says when not."""
+        if self.unknown_if is None:
+            return None
+        try:
+            missing = truthy(self.unknown_if.search(resource.data, options=self.options))
+        except (JMESPathError, TypeError, ValueError) as exc:
+            return self._error(resource, f"`unknown_if` could not be evaluated: {exc}")
+        if not missing:
+            return None
+        text = (self.unknown_message.render(envelope, resource.data, self.options) if self.unknown_message
+                else f"{self.rule.title}: cannot be judged for {resource.name}, part of its evidence could not be read")
+        return Evaluation(resource, Status.ERROR, text)
 
     def _error(self, resource: Resource, message: str) -> Evaluation:
         return Evaluation(resource, Status.ERROR, f"{self.rule.id}: {message}")

@@ -83,7 +83,7 @@ def parse_rule_file(path: Path) -> list[Rule]:
 
 def _check_rule(rule: Rule, known_types: set[str] | None) -> None:
     path = rule.file
-    for field, expr in (("where", rule.where), ("assert", rule.assert_)):
+    for field, expr in (("where", rule.where), ("assert", rule.assert_), ("unknown_if", rule.unknown_if)):
         if expr is None:
             continue
         try:
@@ -92,7 +92,8 @@ def _check_rule(rule: Rule, known_types: set[str] | None) -> None:
             detail = str(exc).splitlines()[0]
             raise RuleError(path, f"rule {rule.id}: invalid JMESPath in `{field}`: {detail}",
                             line=rule.line_of(field), field=field) from None
-    for field, text in (("message", rule.message), ("pass_message", rule.pass_message)):
+    for field, text in (("message", rule.message), ("pass_message", rule.pass_message),
+                        ("unknown_message", rule.unknown_message)):
         if text is not None:
             try:
                 MessageTemplate(text)

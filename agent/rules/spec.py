@@ -26,6 +26,8 @@ class Rule(BaseModel):
     controls: tuple[str, ...] = Field(min_length=1)
     where: str | None = None
     assert_: str | None = Field(default=None, alias="assert")
+    unknown_if: str | None = None
+    unknown_message: str | None = None
     message: str = Field(min_length=1)
     pass_message: str | None = None
     function: str | None = None
@@ -57,13 +59,15 @@ class Rule(BaseModel):
                 raise ValueError("a jmespath rule needs `assert` (a JMESPath expression; truthy means pass)")
             if self.function or self.resources:
                 raise ValueError("`function` and `resources` belong to `kind: python` rules")
+            if self.unknown_message and not self.unknown_if:
+                raise ValueError("`unknown_message` needs `unknown_if`")
         else:
             if not self.function or ":" not in self.function:
                 raise ValueError("a python rule needs `function: package.module:callable`")
             if not self.resources:
                 raise ValueError("a python rule needs `resources` (the resource types it reads)")
-            if self.assert_ or self.where:
-                raise ValueError("`assert` and `where` belong to jmespath rules")
+            if self.assert_ or self.where or self.unknown_if:
+                raise ValueError("`assert`, `where` and `unknown_if` belong to jmespath rules")
         return self
 
     @property

@@ -142,3 +142,12 @@ def test_python_cross_source_rule() -> None:
 def test_schema_errors(bad: dict, needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         rule(**bad)
+
+
+def test_unknown_if_turns_an_unprovable_failure_into_error_but_keeps_a_proven_pass() -> None:
+    r = rule(**{"assert": "own || account", "unknown_if": "account_error != null",
+                "unknown_message": "{name}: account setting unreadable ({account_error})"})
+    assert evaluate(r, widget({"own": True, "account_error": "AccessDenied"})).status is Status.PASS
+    unknown = evaluate(r, widget({"own": False, "account_error": "AccessDenied"}))
+    assert unknown.status is Status.ERROR and unknown.message == "w1: account setting unreadable (AccessDenied)"
+    assert evaluate(r, widget({"own": False, "account": False})).status is Status.FAIL
