@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
-import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from agent.runner import RunInterrupted, Runner, RunObserver, select_sources
 from agent.store.store import EvidenceStore
 from agent.store.verify import verify_store
 from collectors.registry import known_resource_types
-from tests.conftest import SUPPORT, World
+from tests.conftest import ROOT, SUPPORT, World
 
 
 def two_source_config(tmp_path: Path, hr: World, idp: World, extra: str = "") -> Path:
@@ -125,8 +127,25 @@ def test_interrupted_run_is_marked_incomplete_and_store_stays_consistent(tmp_pat
     assert report.ok and report.runs == 2
 
 
+MEMORY_PROBE = """
+import json, sys, tracemalloc
+from pathlib import Path
+import tests.support.testkit  # noqa: F401
+from tests.agent.test_runner import make_runner
+from agent.runner import select_sources
+folder = Path(sys.argv[1])
+config, _, runner = make_runner(folder / "annexa.yaml")
+tracemalloc.start()
+result = runner.run(select_sources(config, None, None))
+print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "resources": result.sources["kit"].resources}))
+"""
+
+
 def test_memory_stays_bounded_with_many_resources(tmp_path: Path) -> None:
-    """Streaming: the pipeline's peak memory for 4,000 resources is about that for 1,000."""
+    """Streaming: the pipeline's peak memory for 4,000 resources is about that for 1,000.
+
+    Each run is measured in a fresh interpreter, so threads left by other tests cannot add noise.
+    """
     peaks = []
     for n in (1000, 4000):
         folder = tmp_path / str(n)
@@ -136,11 +155,12 @@ def test_memory_stays_bounded_with_many_resources(tmp_path: Path) -> None:
             f"store:\n  url: sqlite:///{folder / 'a.db'}\n  evidence: {folder / 'ev'}\n"
             f"rules:\n  paths: [{SUPPORT / 'rules'}]\nsources:\n  - name: kit\n    type: testkit\n"
             f"    world: {folder / 'w.json'}\n")
-        config, _, runner = make_runner(folder / "annexa.yaml")
-        tracemalloc.start()
-        result = runner.run(select_sources(config, None, None))
-        peaks.append(tracemalloc.get_traced_memory()[1])
-        tracemalloc.stop()
-        assert result.sources["kit"].resources == n
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "ANNEXA_PLUGINS": "tests.support.testkit"}
+        proc = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(folder)], capture_output=True, text=True,
+                              cwd=ROOT, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        probe = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert probe["resources"] == n
+        peaks.append(probe["peak"])
     # Holding every resource or finding would add well over 1 KB per extra resource (3,000 more).
     assert peaks[1] - peaks[0] < 1_000_000, f"peaks {peaks}"
