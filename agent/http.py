@@ -1,38 +1,7 @@
 """Public entry point of the shared HTTP client: ``from agent.http import HttpClient, HttpError``.
 
-The implementation lives in :mod:`agent.httpclient`; this module only re-exports it.
+The implementation lives in :mod:`agent.httpclient`; this module only re-exports its public names.
 """
 
-from agent.httpclient import (
-    READ_METHODS,
-    HttpClient,
-    HttpError,
-    HttpStats,
-    Link,
-    Page,
-    ReadOnlyViolation,
-    StatsSnapshot,
-    TokenBucket,
-    parse_link_header,
-    parse_provider_error,
-    redact_text,
-    redact_url,
-    retry_after_seconds,
-)
-
-__all__ = [
-    "READ_METHODS",
-    "HttpClient",
-    "HttpError",
-    "HttpStats",
-    "Link",
-    "Page",
-    "ReadOnlyViolation",
-    "StatsSnapshot",
-    "TokenBucket",
-    "parse_link_header",
-    "parse_provider_error",
-    "redact_text",
-    "redact_url",
-    "retry_after_seconds",
-]
+from agent.httpclient import *  # noqa: F403
+from agent.httpclient import __all__  # noqa: F401

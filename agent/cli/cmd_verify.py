@@ -15,16 +15,22 @@ from agent.cli.output import emit_json
 @click.option("--store", "check_store", is_flag=True, help="Verify the evidence store's hash chain and blobs.")
 @click.option("--public-key", type=click.Path(exists=True, dir_okay=False),
               help="Ed25519 public key (PEM) the bundle's manifest must be signed with.")
+@click.option("--anchor", "anchors", multiple=True, metavar="HASH|BUNDLE.zip",
+              help="With --store: a run hash kept outside the store (or an export bundle, whose chain head is "
+                   "used) that must still be in the chain. Repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_app
-def verify(app: App, bundle: str | None, check_store: bool, public_key: str | None, fmt: str) -> None:
+def verify(app: App, bundle: str | None, check_store: bool, public_key: str | None, anchors: tuple[str, ...],
+           fmt: str) -> None:
     """Check integrity: exit 0 when everything matches, 1 naming the first difference."""
     if bool(bundle) == check_store:
         raise click.UsageError("give either a bundle FILE.zip or --store")
+    if anchors and not check_store:
+        raise click.UsageError("--anchor goes with --store")
     if check_store:
         from agent.store.verify import verify_store
 
-        report = verify_store(app.store())
+        report = verify_store(app.store(), anchors=[_anchor_hash(a) for a in anchors])
         if fmt == "json":
             emit_json({"ok": report.ok, "runs": report.runs, "findings": report.findings,
                        "resources": report.resources, "blobs": report.blobs, "head": report.head,
@@ -45,6 +51,27 @@ def verify(app: App, bundle: str | None, check_store: bool, public_key: str | No
     except ImportError:
         raise click.ClickException("bundle verification is not available in this build") from None
     sys.exit(verify_bundle(bundle, public_key=public_key, fmt=fmt))
+
+
+def _anchor_hash(value: str) -> str:
+    """A `sha256:` run hash as given, or the store chain head recorded in an export bundle's manifest."""
+    if value.startswith("sha256:"):
+        return value
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(value) as bundle:
+            manifest = json.loads(bundle.read("manifest.json"))
+    except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError):
+        raise click.BadParameter(f"{value}: neither a sha256: hash nor an export bundle with a manifest.json",
+                                 param_hint="--anchor") from None
+    head = (manifest.get("store") or {}).get("chain_head")
+    if isinstance(head, dict):  # {"hash": ..., "seq": ...}
+        head = head.get("hash")
+    if not head:
+        raise click.BadParameter(f"{value}: its manifest records no store chain head", param_hint="--anchor")
+    return str(head)
 
 
 COMMANDS = [verify]

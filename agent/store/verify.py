@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
@@ -26,13 +27,14 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     head: str | None = None
+    chain: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def _check_chain(store: EvidenceStore, report: VerifyReport) -> Iterator[tuple[int, dict]]:
+def _check_chain(store: EvidenceStore, report: VerifyReport) -> Iterator[tuple[int, dict[str, Any]]]:
     prev: str | None = None
     with store.engine.connect() as conn:
         rows = conn.execute(select(runs).where(runs.c.seq.is_not(None)).order_by(runs.c.seq)).mappings().all()
@@ -53,6 +55,7 @@ def _check_chain(store: EvidenceStore, report: VerifyReport) -> Iterator[tuple[i
         if manifest.get("run_id") != row["id"] or manifest.get("status") != row["status"]:
             report.problems.append(f"run {row['id']}: row differs from its manifest (id or status)")
         prev = row["hash"]
+        report.chain.add(row["hash"])
         yield row["id"], manifest
     report.head = prev
 
@@ -98,8 +101,13 @@ def _check_blobs(store: EvidenceStore, digests: set[str], report: VerifyReport) 
             report.problems.append(f"evidence blob {digest} content does not match its hash")
 
 
-def verify_store(store: EvidenceStore, *, check_blobs: bool = True) -> VerifyReport:
-    """Every check; problems are listed in the order found, the first being the earliest in the chain."""
+def verify_store(store: EvidenceStore, *, check_blobs: bool = True, anchors: Iterable[str] = ()) -> VerifyReport:
+    """Every check; problems are listed in the order found, the first being the earliest in the chain.
+
+    `anchors` are run hashes recorded outside the store (an export bundle's chain head, a hash
+    written into a ticket). Someone able to rewrite the whole database could recompute a consistent
+    chain; an anchor that is no longer in it shows the history it sealed was rewritten.
+    """
     report = VerifyReport()
     for run_id, manifest in _check_chain(store, report):
         for src in manifest.get("sources", []):
@@ -112,6 +120,10 @@ def verify_store(store: EvidenceStore, *, check_blobs: bool = True) -> VerifyRep
             if findings_root != src.get("findings_root"):
                 report.problems.append(f"run {run_id} source {src['name']}: findings differ from the sealed "
                                        "manifest (finding rows added, removed or changed)")
+    for anchor in anchors:
+        if anchor not in report.chain:
+            report.problems.append(f"anchor {anchor} is not in the chain: the history it sealed was rewritten "
+                                   "or removed")
     digests = _check_rows(store, report)
     if check_blobs:
         _check_blobs(store, digests, report)

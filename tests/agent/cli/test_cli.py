@@ -240,3 +240,27 @@ def test_run_skips_a_source_another_process_is_collecting(configured: Path) -> N
     assert "source kit is being collected by another process: skipped" in busy.stderr
     runs = json.loads(annexa("--config", str(configured), "runs", "--format", "json").stdout)
     assert len(runs) == 1, "a skipped source starts no run"
+
+
+def test_verify_store_with_an_anchor(configured: Path) -> None:
+    run = json.loads(annexa("--config", str(configured), "run", "--format", "json").stdout)
+    ok = annexa("--config", str(configured), "verify", "--store", "--anchor", run["hash"])
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    missing = "sha256:" + "0" * 64
+    bad = annexa("--config", str(configured), "verify", "--store", "--anchor", missing)
+    assert bad.returncode == 1 and f"anchor {missing} is not in the chain" in bad.stdout
+    assert annexa("--config", str(configured), "verify", "--anchor", missing).returncode == 2
+
+
+def test_an_export_bundle_anchors_the_store_chain(configured: Path, tmp_path: Path) -> None:
+    annexa("--config", str(configured), "run", "--quiet")
+    bundle = tmp_path / "audit.zip"
+    exported = annexa("--config", str(configured), "export", "--out", str(bundle))
+    assert exported.returncode == 0, exported.stderr
+    annexa("--config", str(configured), "run", "--quiet")  # the chain grows after the export
+    ok = annexa("--config", str(configured), "verify", "--store", "--anchor", str(bundle))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    not_a_bundle = tmp_path / "x.zip"
+    not_a_bundle.write_text("nope")
+    assert one_line_error(annexa("--config", str(configured), "verify", "--store", "--anchor",
+                                 str(not_a_bundle))).count("--anchor") >= 1

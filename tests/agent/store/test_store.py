@@ -179,3 +179,28 @@ def test_schema_revision_is_checked(tmp_path: Path, store_url: str) -> None:
 
     with pytest.raises(StoreError, match="annexa db upgrade"):
         EvidenceStore.open(store_url, str(tmp_path / "ev"))
+
+
+def test_an_anchor_catches_a_consistently_rewritten_chain(harness: Harness) -> None:
+    from agent.model import content_hash
+
+    first = harness.run()
+    harness.run()
+    anchor = first.manifest["hash"]
+    assert verify_store(harness.store, anchors=[anchor]).ok
+    # Someone with write access rewrites run 1 and recomputes every later hash consistently.
+    with harness.store.engine.begin() as conn:
+        rows = conn.execute(select(runs).order_by(runs.c.seq)).mappings().all()
+        prev = None
+        for row in rows:
+            manifest = dict(row["manifest"])
+            if row["id"] == 1:
+                manifest["tool_version"] = "forged"
+            manifest["prev_hash"] = prev
+            digest = content_hash(manifest)
+            conn.execute(update(runs).where(runs.c.id == row["id"]).values(manifest=manifest, prev_hash=prev,
+                                                                           hash=digest))
+            prev = digest
+    assert verify_store(harness.store).ok, "without an outside anchor a full rewrite is self-consistent"
+    report = verify_store(harness.store, anchors=[anchor])
+    assert report.problems == [f"anchor {anchor} is not in the chain: the history it sealed was rewritten or removed"]
