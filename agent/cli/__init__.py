@@ -95,8 +95,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(130)
-    except click.UsageError as exc:
-        exc.show()
+    except click.UsageError as exc:  # one line, with where to look, instead of click's usage block
+        command = exc.ctx.command_path if exc.ctx else "annexa"
+        click.echo(f"annexa: error: {exc.format_message()} (see `{command} --help`)", err=True)
         sys.exit(2)
     except click.ClickException as exc:  # bad input detected by a command: exit 2, like every input error
         click.echo(f"annexa: error: {exc.format_message()}", err=True)
