@@ -32,6 +32,8 @@ def manual_evidence(store: EvidenceStore, now: datetime | None = None) -> dict[s
 
 
 def posture(app: App, store: EvidenceStore | None = None) -> list[ControlState]:
+    if store is None and not app.store_exists():  # nothing collected yet: every control is unknown
+        return control_states(app.catalogue.controls, app.active_rules(), {}, applicability=applicability(app))
     store = store or app.store()
     return control_states(app.catalogue.controls, app.active_rules(), store.counts_by_rule(),
                           applicability=applicability(app), manual=manual_evidence(store),

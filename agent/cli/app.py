@@ -45,6 +45,25 @@ class App:
         cfg = self.config
         return EvidenceStore.open(cfg.store_url, cfg.evidence_dir, migrate_schema=migrate_schema)
 
+    def store_exists(self) -> bool:
+        """False when the configured store is a SQLite file that does not exist yet.
+
+        Read-only commands (controls, findings, runs) then show an empty state instead of creating
+        a database in whatever folder the user happens to be in.
+        """
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(self.config.store_url)
+        except ArgumentError:
+            return True  # let opening the store report the bad URL
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return True
+        from pathlib import Path
+
+        return Path(url.database).exists()
+
     def control_ids(self, values: tuple[str, ...]) -> list[str]:
         """Normalise user-given control ids; a 2013 id is accepted and its 2022 mapping is announced."""
         out: list[str] = []

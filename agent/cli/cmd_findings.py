@@ -49,9 +49,13 @@ def findings(app: App, controls: tuple[str, ...], status: str | None, severity: 
         ids = set(app.control_ids(controls))
         by_control = [r.id for r in app.rules if ids & set(r.controls)]
         wanted_rules = [r for r in by_control if wanted_rules is None or r in wanted_rules]
-    store = app.store()
     docs = []
-    for row in store.current_findings(rules=wanted_rules, status=status, source=source):
+    if not app.store_exists():
+        click.echo("no evidence store yet: run `annexa run` (or `annexa demo`) first", err=True)
+        rows = iter(())
+    else:
+        rows = app.store().current_findings(rules=wanted_rules, status=status, source=source)
+    for row in rows:
         if severity and row["severity"] != severity:
             continue
         docs.append(finding_document(row))

@@ -17,7 +17,9 @@ def runs(app: App, limit: int, fmt: str) -> None:
     from agent.store.timeutil import ts_text
 
     rows = []
-    for run in app.store().runs(limit):
+    if not app.store_exists():
+        click.echo("no evidence store yet: run `annexa run` (or `annexa demo`) first", err=True)
+    for run in (app.store().runs(limit) if app.store_exists() else []):
         manifest = run["manifest"] or {}
         rows.append({
             "id": run["id"], "seq": run["seq"], "status": run["status"], "started_at": ts_text(run["started_at"]),

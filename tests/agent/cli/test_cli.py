@@ -264,3 +264,12 @@ def test_an_export_bundle_anchors_the_store_chain(configured: Path, tmp_path: Pa
     not_a_bundle.write_text("nope")
     assert one_line_error(annexa("--config", str(configured), "verify", "--store", "--anchor",
                                  str(not_a_bundle))).count("--anchor") >= 1
+
+
+def test_read_commands_do_not_create_a_store(tmp_path: Path) -> None:
+    controls = annexa("controls", "--format", "json", cwd=tmp_path)
+    assert controls.returncode == 0 and {c["status"] for c in json.loads(controls.stdout)} == {"unknown"}
+    findings = annexa("findings", "--format", "json", cwd=tmp_path)
+    assert findings.returncode == 0 and json.loads(findings.stdout) == []
+    assert "annexa run" in findings.stderr
+    assert list(tmp_path.iterdir()) == []
