@@ -23,7 +23,8 @@ def list_rules(app: App, fmt: str, provider: str | None, controls: tuple[str, ..
     wanted = set(app.control_ids(controls)) if controls else None
     rows = [
         {"id": r.id, "title": r.title, "provider": r.provider,
-         "resource": r.resource if r.resource else list(r.resources), "severity": r.severity.value,
+         # always a string (the contract's shape); a Python rule reading several types lists them all
+         "resource": r.resource or ",".join(r.resources), "severity": r.severity.value,
          "controls": list(r.controls)}
         for r in app.rules
         if (provider is None or r.provider == provider) and (wanted is None or wanted & set(r.controls))
