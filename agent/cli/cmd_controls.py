@@ -91,7 +91,10 @@ def show(app: App, control_id: str, fmt: str) -> None:
     from agent.posture import posture
 
     ids = app.control_ids((control_id,))
-    states = {s.control.id: s for s in posture(app)}
+    store = app.store() if app.store_exists() else None
+    states = {s.control.id: s for s in posture(app, store)}
+    counts = store.counts_by_rule() if store is not None else {}
+    titles = {r.id: r.title for r in app.active_rules()}
     docs = []
     for cid in ids:
         state = states[cid]
@@ -101,6 +104,9 @@ def show(app: App, control_id: str, fmt: str) -> None:
                                   "evidence": g.evidence, "automation": g.automation}
         doc["evidence_sources"] = list(state.control.evidence_sources)
         doc["rule_ids"] = state.rules
+        doc["rule_results"] = [{"rule": rid, "title": titles.get(rid, ""),
+                                **{k: counts.get(rid, {}).get(k, 0) for k in ("pass", "fail", "error", "excepted")}}
+                               for rid in state.rules]
         doc["justification"] = state.justification
         docs.append(doc)
     if fmt == "json":
@@ -128,11 +134,16 @@ def _print_control(app: App, doc: dict) -> None:  # type: ignore[type-arg]
     g = doc["guidance_detail"]
     for label in ("purpose", "implementation", "evidence", "automation"):
         console.print(f"\n[bold]{label.capitalize()}[/bold]\n{escape(g[label])}")
+    from collectors.registry import collector_types
+
     console.print(f"\nEvidence mode: {doc['evidence_mode']}; sources: {escape('; '.join(doc['evidence_sources']))}")
-    if doc["rule_ids"]:
-        console.print("\n[bold]Rules[/bold]")
-        for rid in doc["rule_ids"]:
-            console.print(f"  {rid}")
+    console.print(f"[dim]Collectors installed here: {', '.join(sorted(collector_types())) or 'none'} — only the "
+                  "rules below produce evidence today.[/dim]")
+    if doc["rule_results"]:
+        console.print("\n[bold]Rules[/bold] (current findings: pass / fail / error / excepted)")
+        for r in doc["rule_results"]:
+            console.print(f"  {r['rule']}  {r['pass']} / {r['fail']} / {r['error']} / {r['excepted']}  "
+                          f"[dim]{escape(r['title'])}[/dim]")
 
 
 COMMANDS = [controls]
