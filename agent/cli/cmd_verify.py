@@ -18,19 +18,22 @@ from agent.cli.output import emit_json
 @click.option("--anchor", "anchors", multiple=True, metavar="HASH|BUNDLE.zip",
               help="With --store: a run hash kept outside the store (or an export bundle, whose chain head is "
                    "used) that must still be in the chain. Repeatable.")
+@click.option("--since", "since_seq", type=click.IntRange(min=1), metavar="SEQ",
+              help="With --store: recompute Merkle roots only for runs from this chain position on (see `annexa "
+                   "runs`); chain links, row hashes and blobs are always checked.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_app
 def verify(app: App, bundle: str | None, check_store: bool, public_key: str | None, anchors: tuple[str, ...],
-           fmt: str) -> None:
+           since_seq: int | None, fmt: str) -> None:
     """Check integrity: exit 0 when everything matches, 1 naming the first difference."""
     if bool(bundle) == check_store:
         raise click.UsageError("give either a bundle FILE.zip or --store")
-    if anchors and not check_store:
-        raise click.UsageError("--anchor goes with --store")
+    if (anchors or since_seq) and not check_store:
+        raise click.UsageError("--anchor and --since go with --store")
     if check_store:
         from agent.store.verify import verify_store
 
-        report = verify_store(app.store(), anchors=[_anchor_hash(a) for a in anchors])
+        report = verify_store(app.store(), anchors=[_anchor_hash(a) for a in anchors], since_seq=since_seq)
         if fmt == "json":
             emit_json({"ok": report.ok, "runs": report.runs, "findings": report.findings,
                        "resources": report.resources, "blobs": report.blobs, "head": report.head,

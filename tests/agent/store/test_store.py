@@ -204,3 +204,20 @@ def test_an_anchor_catches_a_consistently_rewritten_chain(harness: Harness) -> N
     assert verify_store(harness.store).ok, "without an outside anchor a full rewrite is self-consistent"
     report = verify_store(harness.store, anchors=[anchor])
     assert report.problems == [f"anchor {anchor} is not in the chain: the history it sealed was rewritten or removed"]
+
+
+def test_since_limits_root_recomputation_but_not_row_checks(harness: Harness) -> None:
+    harness.run()
+    harness.run()
+    harness.run()
+    with harness.store.engine.begin() as conn:  # an old interval deleted: only run roots can tell
+        conn.execute(findings.delete().where(findings.c.resource_id == "w2", findings.c.last_run == 3))
+    full = verify_store(harness.store)
+    assert any("run 3 source kit: findings differ" in p for p in full.problems)
+    recent = verify_store(harness.store, since_seq=3)
+    assert any("run 3 source kit: findings differ" in p for p in recent.problems)
+    old_only = verify_store(harness.store, since_seq=4)
+    assert old_only.ok and "were not recomputed" in old_only.notes[0]
+    with harness.store.engine.begin() as conn:  # a modified row is still named, whatever --since says
+        conn.execute(update(findings).where(findings.c.resource_id == "w1").values(status="fail"))
+    assert any(p.startswith("findings row") for p in verify_store(harness.store, since_seq=4).problems)
