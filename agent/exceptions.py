@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from agent import clock
 from agent.errors import InputError
 from agent.model import Finding, Status, content_hash
-from agent.yamlfile import LineDict, LineList, load_yaml_file, load_yaml_text
+from agent.yamlfile import LineList, key_line, load_yaml_file, load_yaml_text, reject_unknown_keys
 
 if TYPE_CHECKING:
     from agent.config import Config
@@ -73,12 +73,6 @@ class RiskException:
                 "days_left": max(0, (self.expires - at).days) if self.active(at) else 0}
 
 
-def _line(node: Any, key: Any) -> int | None:
-    if isinstance(node, LineDict):
-        return node.key_lines.get(key, node.line or None)
-    return None
-
-
 def _parse_expiry(value: Any, source: str, line: int | None, field: str) -> tuple[dt.datetime, str]:
     if isinstance(value, dt.datetime):
         when = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
@@ -114,11 +108,8 @@ def _parse_entry(entry: Any, index: int, source: str, line: int | None,
     if not isinstance(entry, Mapping):
         raise InputError(source, "must be a mapping with rule, justification, owner, approved_by, expires",
                          line=line, field=where)
-    for key in entry:
-        if key not in KEYS:
-            raise InputError(source, f"unknown key {key!r}: allowed keys are {', '.join(KEYS)}",
-                             line=_line(entry, key) or line, field=f"{where}.{key}")
-    texts = {k: _text(entry, k, source, where, _line(entry, k) or line)
+    reject_unknown_keys(entry, KEYS, source, line, where)
+    texts = {k: _text(entry, k, source, where, key_line(entry, k) or line)
              for k in ("id", "rule", "resource", "justification", "owner", "approved_by")}
     for key in REQUIRED:
         if (entry.get(key) is None if key == "expires" else texts[key] is None):
@@ -127,7 +118,7 @@ def _parse_entry(entry: Any, index: int, source: str, line: int | None,
     rule = texts["rule"] or ""
     if known_rules is not None and not any(fnmatchcase(r, rule) for r in known_rules):
         raise InputError(source, f"{rule!r} matches no known rule id (see `annexa rules list`)",
-                         line=_line(entry, "rule") or line, field=f"{where}.rule")
+                         line=key_line(entry, "rule") or line, field=f"{where}.rule")
     resource = texts["resource"]
     regex = None
     if resource and len(resource) >= 2 and resource.startswith("/") and resource.endswith("/"):
@@ -135,8 +126,8 @@ def _parse_entry(entry: Any, index: int, source: str, line: int | None,
             regex = re.compile(resource[1:-1])
         except re.error as exc:
             raise InputError(source, f"invalid regular expression: {exc}",
-                             line=_line(entry, "resource") or line, field=f"{where}.resource") from None
-    expires, expires_text = _parse_expiry(entry.get("expires"), source, _line(entry, "expires") or line,
+                             line=key_line(entry, "resource") or line, field=f"{where}.resource") from None
+    expires, expires_text = _parse_expiry(entry.get("expires"), source, key_line(entry, "expires") or line,
                                           f"{where}.expires")
     ex_id = texts["id"] or "EX-" + content_hash([rule, resource])[7:15].upper()
     return RiskException(id=ex_id, rule=rule, resource=resource, justification=texts["justification"] or "",
@@ -155,13 +146,13 @@ def parse_exceptions(document: Any, source: str,
                          line=getattr(document, "line", None))
     for key in document:
         if key != "exceptions":
-            raise InputError(source, "unknown key: the file has only 'exceptions'", line=_line(document, key),
+            raise InputError(source, "unknown key: the file has only 'exceptions'", line=key_line(document, key),
                              field=str(key))
     items = document.get("exceptions")
     if items is None:
         return []
     if not isinstance(items, list):
-        raise InputError(source, "must be a list of risk acceptances", line=_line(document, "exceptions"),
+        raise InputError(source, "must be a list of risk acceptances", line=key_line(document, "exceptions"),
                          field="exceptions")
     lines = items.item_lines if isinstance(items, LineList) else [None] * len(items)
     out: list[RiskException] = []

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from agent.catalogue import Catalogue, UnknownControlError, normalise_control_id
 from agent.errors import InputError
-from agent.yamlfile import LineDict, load_yaml_file, load_yaml_text
+from agent.yamlfile import key_line, load_yaml_file, load_yaml_text, reject_unknown_keys
 
 if TYPE_CHECKING:
     from agent.config import Config
@@ -75,14 +75,6 @@ def parse_soa_text(text: str, source: str, catalogue: Catalogue) -> dict[str, So
     return parse_soa(load_yaml_text(text, source), source, catalogue)
 
 
-def _line(node: Any, key: Any = None) -> int | None:
-    if isinstance(node, LineDict):
-        if key is not None and key in node.key_lines:
-            return node.key_lines[key]
-        return node.line or None
-    return None
-
-
 def _text_or_none(value: Any, source: str, line: int | None, field: str) -> str | None:
     if value is None:
         return None
@@ -116,21 +108,18 @@ def _parse_entry(cid: str, key: Any, value: Any, source: str, line: int | None) 
     if not isinstance(value, Mapping):
         raise InputError(source, "must be a mapping such as {applicable: true, implementation: planned}",
                          line=line, field=field)
-    for k in value:
-        if k not in ENTRY_KEYS:
-            raise InputError(source, f"unknown key {k!r}: allowed keys are {', '.join(ENTRY_KEYS)}",
-                             line=_line(value, k) or line, field=f"{field}.{k}")
+    reject_unknown_keys(value, ENTRY_KEYS, source, line, field)
     applicable = value.get("applicable", True)
     if not isinstance(applicable, bool):
-        raise InputError(source, "must be true or false", line=_line(value, "applicable") or line,
+        raise InputError(source, "must be true or false", line=key_line(value, "applicable") or line,
                          field=f"{field}.applicable")
-    impl_line = _line(value, "implementation") or line
+    impl_line = key_line(value, "implementation") or line
     implementation = _text_or_none(value.get("implementation"), source, impl_line, f"{field}.implementation")
     if implementation is not None and implementation not in IMPLEMENTATION_STATES:
         raise InputError(source, f"{implementation!r} is not one of {', '.join(IMPLEMENTATION_STATES)}",
                          line=impl_line, field=f"{field}.implementation")
-    owner = _text_or_none(value.get("owner"), source, _line(value, "owner") or line, f"{field}.owner")
-    justification = _text_or_none(value.get("justification"), source, _line(value, "justification") or line,
+    owner = _text_or_none(value.get("owner"), source, key_line(value, "owner") or line, f"{field}.owner")
+    justification = _text_or_none(value.get("justification"), source, key_line(value, "justification") or line,
                                   f"{field}.justification")
     if not applicable and justification is None:
         raise InputError(source, f"control {cid} is marked not applicable but has no justification; "
@@ -145,20 +134,20 @@ def parse_soa(document: Any, source: str, catalogue: Catalogue) -> dict[str, Soa
     if document is None:
         return default_soa(catalogue)
     if not isinstance(document, Mapping):
-        raise InputError(source, "the SoA must be a mapping with a 'controls' key", line=_line(document))
+        raise InputError(source, "the SoA must be a mapping with a 'controls' key", line=key_line(document))
     for k in document:
         if k != "controls":
-            raise InputError(source, "unknown key: the SoA file has only 'controls'", line=_line(document, k),
+            raise InputError(source, "unknown key: the SoA file has only 'controls'", line=key_line(document, k),
                              field=str(k))
     controls = document.get("controls")
     if controls is None:
         return default_soa(catalogue)
     if not isinstance(controls, Mapping):
-        raise InputError(source, "must be a mapping of control id to entry", line=_line(document, "controls"),
+        raise InputError(source, "must be a mapping of control id to entry", line=key_line(document, "controls"),
                          field="controls")
     found: dict[str, SoaEntry] = {}
     for key, value in controls.items():
-        line = _line(controls, key)
+        line = key_line(controls, key)
         cid = _resolve_id(key, source, line, catalogue)
         if cid in found:
             raise InputError(source, f"{cid} is listed twice (ids like 5.1 and A.5.1 name the same control)",

@@ -98,6 +98,23 @@ def line_of(document: Any, path: Sequence[Any]) -> int | None:
     return best
 
 
+def key_line(node: Any, key: Any = None) -> int | None:
+    """The line of `key` in a mapping read by this module (or of the mapping itself), if known."""
+    if isinstance(node, LineDict):
+        if key is not None and key in node.key_lines:
+            return node.key_lines[key]
+        return node.line or None
+    return None
+
+
+def reject_unknown_keys(node: Any, allowed: Sequence[str], source: str, line: int | None, field: str) -> None:
+    """One clear InputError naming the first key of `node` that is not in `allowed`."""
+    for key in node:
+        if key not in allowed:
+            raise InputError(source, f"unknown key {key!r}: allowed keys are {', '.join(allowed)}",
+                             line=key_line(node, key) or line, field=f"{field}.{key}")
+
+
 def dotted(path: Sequence[Any]) -> str:
     """Render a location path like ("sources", 0, "type") as `sources[0].type`."""
     out = ""
