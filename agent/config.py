@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.errors import ConfigError
+from agent.rules.params import ParamResolver
 from agent.yamlfile import LineDict, dotted, line_of, load_yaml_file
 
 DEFAULT_CONFIG = "annexa.yaml"
@@ -49,6 +50,7 @@ class IdentityConfig(_Strict):
 class RulesConfig(_Strict):
     paths: list[str] = Field(default_factory=list, description="extra rule folders or files")
     disabled: list[str] = Field(default_factory=list, description="rule ids (globs) not to evaluate")
+    params: dict[str, Any] = Field(default_factory=dict, description="rule parameters for every source")
 
 
 class ExportConfig(_Strict):
@@ -69,6 +71,7 @@ class SourceConfig(BaseModel):
     token_env: str | None = None
     rate_limit: float | None = Field(default=None, gt=0, description="requests per second")
     max_concurrency: int = Field(default=8, ge=1, le=64)
+    params: dict[str, Any] = Field(default_factory=dict, description="rule parameters for this source")
 
     @field_validator("name")
     @classmethod
@@ -129,6 +132,16 @@ class Config:
                 return src
         known = ", ".join(s.name for s in self.sources) or "none configured"
         raise ConfigError(str(self.path or DEFAULT_CONFIG), f"unknown source {name!r} (sources: {known})")
+
+    def param_resolver(self) -> ParamResolver:
+        """Rule parameter values: rule defaults < `rules.params` < each source's `params`."""
+        return ParamResolver(self.rules.params, {s.name: s.params for s in self.sources})
+
+    def configured_params(self) -> list[tuple[str, dict[str, Any]]]:
+        """(config field, values) of every parameter block, for checking against the rules."""
+        out = [("rules.params", self.rules.params)]
+        out.extend((f"sources[{i}].params", s.params) for i, s in enumerate(self.sources) if s.params)
+        return out
 
     def resolve(self, value: str) -> Path:
         p = Path(os.path.expanduser(value))

@@ -178,7 +178,6 @@ class Daemon:
 
     def _run_locked(self, name: str) -> str:
         from agent.cli.progress import LogObserver
-        from agent.rules.engine import RuleSet
 
         cfg = self.app.config
         hook = None
@@ -190,7 +189,7 @@ class Daemon:
             from agent import clock
 
             hook = finding_hook_from_config(cfg, rules=self.app.rules, now=clock.now())
-        runner = Runner(cfg, self.store, RuleSet(self.app.active_rules()), observer=LogObserver(),
+        runner = Runner(cfg, self.store, self.app.rule_set(), observer=LogObserver(),
                         finding_hook=hook, stop_event=self.stop_event)
         if self._running is not None:
             self._running.labels(name).set(1)

@@ -26,11 +26,20 @@ class App:
     @cached_property
     def rules(self) -> list[Rule]:
         from agent.rules.loader import load_rules
+        from agent.rules.params import check_configured_params
         from collectors.registry import known_resource_types
 
         cfg = self.config
         paths = [cfg.resolve(p) for p in cfg.rules.paths]
-        return load_rules(paths, known_types=set(known_resource_types()))
+        rules = load_rules(paths, known_types=set(known_resource_types()))
+        check_configured_params(str(cfg.path or "annexa.yaml"), cfg.configured_params(), rules)
+        return rules
+
+    def rule_set(self):  # type: ignore[no-untyped-def]
+        """The active rules compiled for a run, with the configured parameter values."""
+        from agent.rules.engine import RuleSet
+
+        return RuleSet(self.active_rules(), params=self.config.param_resolver())
 
     def active_rules(self) -> list[Rule]:
         """Rules minus those disabled in the config (`rules.disabled`, globs allowed)."""

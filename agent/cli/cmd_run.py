@@ -74,7 +74,6 @@ def select_sources_for(app: App, sources: tuple[str, ...], shard: str | None) ->
 
 
 def _run(app: App, cfg, store, chosen, shard, quiet) -> RunResult:  # type: ignore[no-untyped-def]
-    from agent.rules.engine import RuleSet
     from agent.runner import Runner
 
     hook = None
@@ -87,7 +86,7 @@ def _run(app: App, cfg, store, chosen, shard, quiet) -> RunResult:  # type: igno
 
         hook = finding_hook_from_config(cfg, rules=app.rules, now=clock.now())
     observer = make_observer(quiet)
-    runner = Runner(cfg, store, RuleSet(app.active_rules()), observer=observer, finding_hook=hook)
+    runner = Runner(cfg, store, app.rule_set(), observer=observer, finding_hook=hook)
     if isinstance(observer, RichObserver):
         with observer:
             return runner.run(chosen, shard)

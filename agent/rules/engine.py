@@ -13,8 +13,9 @@ from jmespath.exceptions import JMESPathError
 
 from agent.model import Resource, Status
 from agent.rules.functions import options as jmespath_options
-from agent.rules.functions import truthy
+from agent.rules.functions import rule_params, truthy
 from agent.rules.loader import resolve_function
+from agent.rules.params import ParamResolver
 from agent.rules.spec import Rule
 from agent.rules.template import MessageTemplate
 
@@ -38,6 +39,7 @@ class PythonRuleContext:
     now: datetime
     identity: Any = None
     errors: list[str] = field(default_factory=list)
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 PythonRule = Callable[[Mapping[str, Sequence[Resource]], PythonRuleContext], Iterable[Evaluation]]
@@ -70,8 +72,15 @@ class CompiledRule:
         except JMESPathError as exc:
             return self._error(resource, f"`where` could not be evaluated: {exc}")
 
-    def evaluate(self, resource: Resource) -> Evaluation | None:
-        """None when the rule does not apply; otherwise pass, fail or error. Never raises."""
+    def evaluate(self, resource: Resource, params: Mapping[str, Any] | None = None) -> Evaluation | None:
+        """None when the rule does not apply; otherwise pass, fail or error. Never raises.
+
+        `params` are the rule's parameter values for the resource's source (`param(name)`).
+        """
+        with rule_params(self.rule.params if params is None else params):
+            return self._evaluate(resource)
+
+    def _evaluate(self, resource: Resource) -> Evaluation | None:
         applicable = self.applies(resource)
         if isinstance(applicable, Evaluation):
             return applicable
@@ -121,8 +130,9 @@ class CompiledRule:
 class RuleSet:
     """All compiled rules of a run, indexed by the resource type they judge."""
 
-    def __init__(self, rules: Iterable[Rule], now: datetime | None = None):
+    def __init__(self, rules: Iterable[Rule], now: datetime | None = None, params: ParamResolver | None = None):
         self.now = now or datetime.now(UTC)
+        self.params = params or ParamResolver()
         opts = jmespath_options(self.now)
         self.rules = [CompiledRule(r, opts) for r in rules]
         self.by_type: dict[str, list[CompiledRule]] = {}
@@ -146,7 +156,7 @@ class RuleSet:
     def evaluate(self, resource: Resource) -> list[tuple[CompiledRule, Evaluation]]:
         out: list[tuple[CompiledRule, Evaluation]] = []
         for compiled in self.for_type(resource.type):
-            result = compiled.evaluate(resource)
+            result = compiled.evaluate(resource, self.params.for_rule(compiled.rule, resource.source))
             if result is not None:
                 out.append((compiled, result))
         return out
@@ -155,9 +165,11 @@ class RuleSet:
                         identity: Any = None) -> list[Evaluation]:
         """Run one Python rule; an exception inside it becomes a single logged error, not a crash."""
         assert compiled.function is not None
-        ctx = PythonRuleContext(rule=compiled.rule, now=self.now, identity=identity)
+        ctx = PythonRuleContext(rule=compiled.rule, now=self.now, identity=identity,
+                                params=self.params.for_rule(compiled.rule))
         try:
-            return list(compiled.function(resources, ctx))
+            with rule_params(ctx.params):
+                return list(compiled.function(resources, ctx))
         except Exception as exc:
             log.exception("python rule %s failed", compiled.id)
             raise PythonRuleFailed(f"{compiled.id}: rule raised {type(exc).__name__}: {exc}") from exc
@@ -167,5 +179,6 @@ class PythonRuleFailed(RuntimeError):
     """A Python rule raised; the runner records `error` findings for it."""
 
 
-def compile_rules(rules: Iterable[Rule], now: datetime | None = None) -> RuleSet:
-    return RuleSet(rules, now)
+def compile_rules(rules: Iterable[Rule], now: datetime | None = None,
+                  params: ParamResolver | None = None) -> RuleSet:
+    return RuleSet(rules, now, params)

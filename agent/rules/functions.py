@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +31,23 @@ def parse_time(value: Any) -> datetime | None:
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None
+
+
+_PARAMS: ContextVar[Mapping[str, Any] | None] = ContextVar("annexa_rule_params", default=None)
+
+
+class UnknownParameter(ValueError):
+    """`param(name)` named a parameter the rule does not declare."""
+
+
+@contextmanager
+def rule_params(values: Mapping[str, Any]) -> Iterator[None]:
+    """Make `values` what `param(name)` returns while one rule is evaluated."""
+    token = _PARAMS.set(values)
+    try:
+        yield
+    finally:
+        _PARAMS.reset(token)
 
 
 class AnnexaFunctions(functions.Functions):
@@ -62,6 +82,14 @@ class AnnexaFunctions(functions.Functions):
     @functions.signature({"types": ["array", "null"]}, {"types": ["array"]})
     def _func_contains_any(self, haystack: list[Any] | None, needles: list[Any]) -> bool:
         return bool(haystack) and any(item in haystack for item in needles)  # type: ignore[operator]
+
+    @functions.signature({"types": ["string"]})
+    def _func_param(self, name: str) -> Any:
+        values = _PARAMS.get() or {}
+        if name not in values:
+            raise UnknownParameter(f"param({name!r}): the rule declares no such parameter "
+                                   f"(declared: {', '.join(sorted(values)) or 'none'})")
+        return values[name]
 
     @functions.signature({"types": ["object", "null"]})
     def _func_to_entries(self, value: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent.model import Severity
 
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_]*(\.[a-z0-9][a-z0-9_]*)+$")
+PARAM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class Rule(BaseModel):
@@ -34,6 +35,7 @@ class Rule(BaseModel):
     guidance: str = Field(min_length=10)
     remediation: str = Field(min_length=5)
     references: tuple[str, ...] = ()
+    params: dict[str, Any] = Field(default_factory=dict)
     provider: str = ""
     file: str = Field(default="", exclude=True)
     line: int = Field(default=0, exclude=True)
@@ -48,6 +50,17 @@ class Rule(BaseModel):
     def _id(cls, value: str) -> str:
         if not RULE_ID.match(value):
             raise ValueError("expected a dotted lower-case id such as aws.s3.bucket_versioning_enabled")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, default in value.items():
+            if not isinstance(name, str) or not PARAM_NAME.match(name):
+                raise ValueError(f"parameter name {name!r}: expected lower_case letters, digits and _")
+            if not _plain(default):
+                raise ValueError(f"parameter {name}: the default must be a number, string, boolean, "
+                                 "or a list/map of those")
         return value
 
     @model_validator(mode="after")
@@ -73,3 +86,14 @@ class Rule(BaseModel):
     @property
     def input_types(self) -> tuple[str, ...]:
         return (self.resource,) if self.resource else self.resources
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """A parameter value: JSON scalars, or one level of list/map of scalars."""
+    if isinstance(value, bool | int | float | str):
+        return True
+    if depth == 0 and isinstance(value, list):
+        return all(_plain(v, 1) for v in value)
+    if depth == 0 and isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, 1) for k, v in value.items())
+    return False
