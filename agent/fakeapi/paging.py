@@ -1,0 +1,119 @@
+"""The pagination styles real APIs use, served from a full list of items.
+
+Each helper slices `items` for the request and builds the provider's own page shape: GitHub's
+page-number `Link` header, Okta's `after` cursor in `Link`, Azure Resource Manager's `nextLink`,
+Microsoft Graph's `@odata.nextLink`, Google's `nextPageToken`. Page sizes honour the API's default
+and maximum, as the real services do (asking for more than the maximum gets the maximum).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+from agent.fakeapi.server import Reply, Request
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def _offset(token: str | None) -> int | None:
+    """Offset from a token made by `_token`; None if absent; -1 if it is not one of ours."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        kind, _, value = raw.partition(":")
+        return int(value) if kind == "o" else -1
+    except (ValueError, UnicodeDecodeError):
+        return -1
+
+
+def _size(request: Request, name: str, default: int, maximum: int) -> int:
+    return max(1, min(request.int_arg(name, default), maximum))
+
+
+def _query_without(request: Request, *names: str) -> list[tuple[str, str]]:
+    return [(k, v) for k, values in request.query.items() if k not in names for v in values]
+
+
+def link_page(request: Request, items: Sequence[Any], *, default: int = 30, maximum: int = 100,
+              headers: dict[str, str] | None = None) -> Reply:
+    """GitHub: `page` and `per_page`, a JSON array, `Link` with next/last/prev/first."""
+    per_page = _size(request, "per_page", default, maximum)
+    page = max(1, request.int_arg("page", 1))
+    start = (page - 1) * per_page
+    chunk = list(items[start:start + per_page])
+    last = max(1, -(-len(items) // per_page))
+    base = _query_without(request, "page", "per_page")
+
+    def link(n: int, rel: str) -> str:
+        return f'<{request.url_for(request.path, [*base, ("per_page", per_page), ("page", n)])}>; rel="{rel}"'
+
+    links = []
+    if page < last:
+        links += [link(page + 1, "next"), link(last, "last")]
+    if page > 1:
+        links += [link(1, "first"), link(page - 1, "prev")]
+    out = dict(headers or {})
+    if links:
+        out["Link"] = ", ".join(links)
+    return Reply(200, chunk, out)
+
+
+def cursor_link_page(request: Request, items: Sequence[dict[str, Any]], *, default: int = 200,
+                     maximum: int = 200, id_key: str = "id", headers: dict[str, str] | None = None) -> Reply:
+    """Okta: `limit` and an opaque `after` cursor; `Link: <…>; rel="self"` and `rel="next"`."""
+    limit = _size(request, "limit", default, maximum)
+    after = request.arg("after")
+    start = 0
+    if after:
+        ids = [str(item.get(id_key)) for item in items]
+        start = ids.index(after) + 1 if after in ids else len(items)
+    chunk = list(items[start:start + limit])
+    base = _query_without(request, "after", "limit")
+    links = [f'<{request.url_for(request.path, [*base, ("limit", limit)] + ([("after", after)] if after else []))}>;'
+             ' rel="self"']
+    if start + limit < len(items) and chunk:
+        nxt = request.url_for(request.path, [*base, ("limit", limit), ("after", chunk[-1][id_key])])
+        links.append(f'<{nxt}>; rel="next"')
+    return Reply(200, chunk, {**(headers or {}), "Link": ", ".join(links)})
+
+
+def next_link_page(request: Request, items: Sequence[Any], *, page_size: int, link_key: str = "nextLink",
+                   value_key: str = "value", token_param: str = "$skiptoken",
+                   extra: dict[str, Any] | None = None) -> Reply:
+    """Azure Resource Manager (`nextLink`) and Microsoft Graph (`@odata.nextLink`, `$top`).
+
+    The next link carries the original query plus an opaque skip token, as both services do.
+    Graph honours `$top` (up to `page_size`); an unknown skip token is a 400 like the real thing.
+    """
+    size = _size(request, "$top", page_size, page_size) if link_key.startswith("@odata") else page_size
+    start = _offset(request.arg(token_param)) or 0
+    if start < 0:
+        return Reply(400, {"error": {"code": "InvalidSkipToken", "message": "The skip token is not valid."}})
+    chunk = list(items[start:start + size])
+    body: dict[str, Any] = {**(extra or {}), value_key: chunk}
+    if start + size < len(items):
+        base = _query_without(request, token_param)
+        body[link_key] = request.url_for(request.path, [*base, (token_param, _token(start + size))])
+    return Reply(200, body)
+
+
+def page_token_page(request: Request, items: Sequence[Any], *, items_key: str, default: int, maximum: int,
+                    size_param: str = "maxResults", token_param: str = "pageToken",
+                    extra: dict[str, Any] | None = None, omit_empty: bool = True) -> Reply:
+    """Google APIs: `pageToken` in, `nextPageToken` out; an empty list is omitted (as Google does)."""
+    size = _size(request, size_param, default, maximum)
+    start = _offset(request.arg(token_param)) or 0
+    if start < 0:
+        return Reply(400, {"error": {"code": 400, "message": "Invalid page token.", "status": "INVALID_ARGUMENT"}})
+    chunk = list(items[start:start + size])
+    body: dict[str, Any] = dict(extra or {})
+    if chunk or not omit_empty:
+        body[items_key] = chunk
+    if start + size < len(items):
+        body["nextPageToken"] = _token(start + size)
+    return Reply(200, body)

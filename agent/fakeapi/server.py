@@ -1,0 +1,320 @@
+"""A local HTTP(S) server that plays a provider's REST API: routes, request log, faults, latency, limits.
+
+Every provider fake (GitHub, Okta, Google Workspace, Azure, GCP, HR APIs) is a `FakeApi` with
+routes that answer from an in-memory tenant, using the paging helpers (`agent.fakeapi.paging`)
+and error bodies (`agent.fakeapi.errors`) shared by all of them. Tests and `annexa demo` use the
+same fakes, so the demo exercises the real collectors and the real HTTP client.
+
+It binds 127.0.0.1 on a free port, answers with HTTP/1.1 keep-alive like the real services,
+and records every request so tests can assert on paths, query parameters and call counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+Handler = Callable[["Request"], "Reply"]
+
+_PARAM = re.compile(r"\{(\w+)(?::(path))?\}")
+
+
+@dataclass
+class Request:
+    """What a route handler receives."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+    base_url: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """The first value of query parameter `name`."""
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def int_arg(self, name: str, default: int) -> int:
+        value = self.arg(name)
+        try:
+            return int(value) if value is not None else default
+        except ValueError:
+            return default
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lowered:
+                return value
+        return None
+
+    def url_for(self, path: str, query: Iterable[tuple[str, Any]] = ()) -> str:
+        """An absolute URL on this server (what `next` links point at)."""
+        from urllib.parse import urlencode
+
+        qs = urlencode([(k, str(v)) for k, v in query])
+        return f"{self.base_url}{path}{'?' + qs if qs else ''}"
+
+
+@dataclass
+class Reply:
+    """A response: JSON `body` (or raw bytes/str), status and headers."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: bool = False  # answer If-None-Match with 304 when the body's ETag matches
+
+    def payload(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body).encode()
+
+
+@dataclass(frozen=True)
+class Logged:
+    """One request the server received."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    status: int
+    at: float
+
+
+@dataclass
+class _Fault:
+    method: str | None
+    pattern: re.Pattern[str]
+    reply: Reply | Callable[[Request], Reply]
+    times: int
+
+
+class _RateLimit:
+    """`limit` requests per `window` seconds; beyond that the provider's throttling reply."""
+
+    def __init__(self, limit: int, window: float, reply: Callable[[float, Request], Reply]):
+        self.limit, self.window, self.reply = limit, window, reply
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.count = 0
+
+    def check(self, request: Request) -> Reply | None:
+        with self.lock:
+            now = time.monotonic()
+            if now - self.started >= self.window:
+                self.started, self.count = now, 0
+            self.count += 1
+            if self.count <= self.limit:
+                return None
+            return self.reply(max(0.0, self.window - (now - self.started)), request)
+
+    def remaining(self) -> tuple[int, float]:
+        with self.lock:
+            return max(0, self.limit - self.count), self.started + self.window
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    out, pos = [], 0
+    for m in _PARAM.finditer(pattern):
+        out.append(re.escape(pattern[pos:m.start()]))
+        out.append(f"(?P<{m.group(1)}>.+)" if m.group(2) else f"(?P<{m.group(1)}>[^/]+)")
+        pos = m.end()
+    out.append(re.escape(pattern[pos:]))
+    return re.compile("^" + "".join(out) + "$")
+
+
+class FakeApi:
+    """A provider API on loopback. Register routes, `start()`, point the collector at `url`."""
+
+    def __init__(self, name: str = "fake", *, latency: float = 0.0, tls: ssl.SSLContext | None = None,
+                 not_found: Handler | None = None):
+        self.name = name
+        self.latency = latency
+        self.tls = tls
+        self.log: list[Logged] = []
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._faults: list[_Fault] = []
+        self._limits: list[_RateLimit] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._not_found = not_found or (lambda req: Reply(404, {"message": "Not Found"}))
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    # -- routes --------------------------------------------------------------------------
+    def add(self, method: str, pattern: str, handler: Handler) -> None:
+        """`pattern` is a path with `{name}` segments (`{name:path}` spans slashes)."""
+        self._routes.append((method.upper(), _compile(pattern), handler))
+
+    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            self.add(method, pattern, fn)
+            return fn
+        return deco
+
+    # -- faults and limits ---------------------------------------------------------------
+    def fail(self, path_regex: str, reply: Reply | Callable[[Request], Reply], *, times: int = 1,
+             method: str | None = "GET") -> None:
+        """The next `times` requests whose path matches `path_regex` get `reply` instead."""
+        with self._lock:
+            self._faults.append(_Fault(method, re.compile(path_regex), reply, times))
+
+    def rate_limit(self, limit: int, window: float, reply: Callable[[float, Request], Reply]) -> _RateLimit:
+        """Answer with `reply(seconds_until_reset, request)` beyond `limit` requests per `window`."""
+        limiter = _RateLimit(limit, window, reply)
+        self._limits.append(limiter)
+        return limiter
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._limits.clear()
+
+    # -- inspection ----------------------------------------------------------------------
+    def calls(self, method: str | None = None, path: str | None = None) -> list[Logged]:
+        """Logged requests, filtered by method and by a regex searched in the path."""
+        pat = re.compile(path) if path else None
+        with self._lock:
+            return [c for c in self.log if (method is None or c.method == method)
+                    and (pat is None or pat.search(c.path))]
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{self.name} fake is not started")
+        host, port = self._server.server_address[:2]
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> FakeApi:
+        api = self
+
+        class _Handler(_RequestHandler):
+            fake = api
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server.daemon_threads = True
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True, name=f"fakeapi-{self.name}")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeApi:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- dispatch ------------------------------------------------------------------------
+    def dispatch(self, request: Request) -> Reply:
+        with self._lock:
+            for fault in self._faults:
+                if fault.times > 0 and (fault.method is None or fault.method == request.method) \
+                        and fault.pattern.search(request.path):
+                    fault.times -= 1
+                    reply = fault.reply
+                    return reply(request) if callable(reply) else reply
+        for limiter in self._limits:
+            limited = limiter.check(request)
+            if limited is not None:
+                return limited
+        allowed = False
+        for method, pattern, handler in self._routes:
+            m = pattern.match(request.path)
+            if m is None:
+                continue
+            allowed = True
+            if method != request.method:
+                continue
+            request.params = m.groupdict()
+            return handler(request)
+        if allowed:
+            return Reply(405, {"message": f"method {request.method} not allowed here"})
+        return self._not_found(request)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    fake: FakeApi
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read `fake.log`
+        return
+
+    def _handle(self) -> None:
+        fake = self.fake
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        host = self.headers.get("Host") or "127.0.0.1"
+        request = Request(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
+                          dict(self.headers.items()), body,
+                          f"{'https' if fake.tls else 'http'}://{host}")
+        with fake._lock:
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            if fake.latency:
+                time.sleep(fake.latency)
+            try:
+                reply = fake.dispatch(request)
+            except Exception as exc:  # a bug in a fake must show up as a 500, not a hung client
+                reply = Reply(500, {"message": f"fake {fake.name} failed: {type(exc).__name__}: {exc}"})
+        finally:
+            with fake._lock:
+                fake.in_flight -= 1
+        payload = reply.payload()
+        headers = {"Content-Type": "application/json; charset=utf-8", "Date": formatdate(usegmt=True),
+                   **reply.headers}
+        status = reply.status
+        if reply.etag and status == 200:
+            tag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
+            headers["ETag"] = tag
+            if request.header("If-None-Match") == tag:
+                status, payload = 304, b""
+        with fake._lock:
+            fake.log.append(Logged(request.method, request.path, request.query, dict(request.headers),
+                                   status, time.time()))
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
