@@ -19,10 +19,12 @@ EXCEPTIONS = "exceptions.yaml"
 DB = "annexa.db"
 EVIDENCE = "evidence"
 POLICIES = "policies"
+SIMULATOR_NOTE = "# The SaaS sources below point at simulators that only listen while `annexa demo` runs.\n"
+SOURCES = "sources"  # files of the simulated SaaS tenants (e.g. the HR roster), one folder per source
 BUNDLE = "annexa-demo-export.zip"
 
 FILES = {MARKER, CONFIG, SOA, EXCEPTIONS, DB, f"{DB}-journal", f"{DB}-wal", f"{DB}-shm", BUNDLE}
-FOLDERS = {EVIDENCE, POLICIES}
+FOLDERS = {EVIDENCE, POLICIES, SOURCES}
 
 MARKER_TEXT = ("This folder was written by `annexa demo`. Running `annexa demo` on it again deletes and\n"
                "recreates everything here; put nothing else in it.\n")
@@ -57,8 +59,14 @@ def prepare(folder: Path) -> None:
     (folder / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
 
 
-def config_text(source: str, regions: list[str], *, soa: bool = True, exceptions: bool = True) -> str:
-    """annexa.yaml for the demo: relative paths, so it works from any current folder."""
+def config_text(source: str, regions: list[str], *, soa: bool = True, exceptions: bool = True,
+                extra_sources: list[str] | None = None) -> str:
+    """annexa.yaml for the demo: relative paths, so it works from any current folder.
+
+    `extra_sources` are the simulated SaaS/cloud tenants' source entries (YAML list items).
+    """
+    extra = "".join("\n".join("  " + line if line else line for line in block.rstrip().splitlines()) + "\n"
+                    for block in extra_sources or [])
     soa_line = f"soa: {SOA:<28}# Statement of Applicability\n" if soa else ""
     if exceptions:
         soa_line += f"exceptions: {EXCEPTIONS:<21}# risk acceptances (owner, approver, expiry)\n"
@@ -70,13 +78,13 @@ def config_text(source: str, regions: list[str], *, soa: bool = True, exceptions
 store:
   url: sqlite:///{DB:<16}# relative to this file
   evidence: ./{EVIDENCE:<19}# evidence blobs, also relative
-{soa_line}sources:
+{soa_line}{SIMULATOR_NOTE if extra else ""}sources:
   - name: {source}
     type: aws
     accounts: organization   # walk the Organization, assume role_name in each member account
     role_name: AnnexaReadOnly
     regions: [{", ".join(regions)}]
-identity:
+{extra}identity:
   domains: [acme.example]
 """
 
@@ -150,7 +158,8 @@ exceptions:
 """
 
 
-def write_config(folder: Path, source: str, regions: list[str], today: date | None = None) -> Path:
+def write_config(folder: Path, source: str, regions: list[str], today: date | None = None,
+                 extra_sources: list[str] | None = None) -> Path:
     """Write annexa.yaml, plus soa.yaml and exceptions.yaml when those features are installed."""
     soa = soa_text()
     if soa is not None:
@@ -159,6 +168,6 @@ def write_config(folder: Path, source: str, regions: list[str], today: date | No
     if exceptions is not None:
         (folder / EXCEPTIONS).write_text(exceptions, encoding="utf-8")
     path = folder / CONFIG
-    path.write_text(config_text(source, regions, soa=soa is not None, exceptions=exceptions is not None),
-                    encoding="utf-8")
+    path.write_text(config_text(source, regions, soa=soa is not None, exceptions=exceptions is not None,
+                                extra_sources=extra_sources), encoding="utf-8")
     return path

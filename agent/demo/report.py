@@ -27,6 +27,8 @@ def _world(result: DemoResult) -> None:
     click.echo(f"  regions: {', '.join(w.regions)}; {sum(w.seeded.values())} setup steps done"
                + (f", {len(w.skipped)} skipped (the simulator lacks them; --log-level debug lists them)"
                   if w.skipped else ""))
+    for tenant in result.tenants:
+        click.echo(f"  {tenant}")
 
 
 def _run_line(n: int, run: RunResult) -> str:

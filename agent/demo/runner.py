@@ -40,6 +40,7 @@ class DemoResult:
     app: App
     world: World
     runs: list[RunResult] = field(default_factory=list)
+    tenants: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     attached: list[str] = field(default_factory=list)
     bundle: Path | None = None
@@ -60,6 +61,35 @@ def _collector_logs_summarised() -> Iterator[None]:
         yield
     finally:
         collector.setLevel(before)
+
+
+@contextmanager
+def _simulated_tenants(folder: Path, today: Any) -> Iterator[list[Any]]:
+    """Start every simulated SaaS/cloud tenant (agent.demo.providers), with loopback never proxied."""
+    from agent.demo.providers import discover
+
+    providers = discover()
+    saved = {k: os.environ.get(k) for k in ("NO_PROXY", "no_proxy")}
+    started: list[Any] = []
+    try:
+        loopback = "127.0.0.1,localhost"
+        for key, value in saved.items():
+            os.environ[key] = f"{value},{loopback}" if value else loopback
+        for provider in providers:
+            provider.start(folder / demo_folder.SOURCES / provider.source, today)
+            started.append(provider)
+            for key, value in provider.env().items():
+                saved.setdefault(key, os.environ.get(key))
+                os.environ[key] = value
+        yield started
+    finally:
+        for provider in started:
+            provider.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextmanager
@@ -84,18 +114,22 @@ def run_demo(directory: Path, *, say: Callable[[str], None] = lambda _m: None, r
     require_moto()
     directory = Path(directory)
     demo_folder.prepare(directory)
-    config_path = demo_folder.write_config(directory, SOURCE, REGIONS)
-    with _without(PRIVATE_ENV) as ignored:
+    with _without(PRIVATE_ENV) as ignored, _simulated_tenants(directory, started_at.date()) as tenants:
+        config_path = demo_folder.write_config(directory, SOURCE, REGIONS,
+                                               extra_sources=[t.source_yaml() for t in tenants])
         app = App(str(config_path.resolve()))
         store = app.store()
         try:
             with simulated_aws():
                 say("building the simulated AWS organisation (moto, in this process, offline)")
                 world = seed(REGIONS)
-                result = DemoResult(directory, config_path, app, world, ignored_env=ignored)
+                result = DemoResult(directory, config_path, app, world, ignored_env=ignored,
+                                    tenants=[t.title for t in tenants])
                 for n in range(runs):
                     if n:
                         result.changes.extend(apply_fixes(world))
+                        for tenant in tenants:
+                            result.changes.extend(tenant.apply_fixes())
                         for change in result.changes:
                             say(f"the platform team fixed something: {change}")
                     say(f"run {n + 1} of {runs}: collecting and evaluating (the same code as `annexa run`)")

@@ -52,8 +52,15 @@ class OfflineError(OSError):
     """Raised instead of a DNS lookup while the demo runs."""
 
 
+_real_getaddrinfo = socket.getaddrinfo
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
 def _refuse_lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+    """Only loopback resolves (the simulated SaaS tenants listen there); every other name is refused."""
     name = host.decode() if isinstance(host, bytes) else host
+    if name in LOOPBACK:
+        return _real_getaddrinfo(host, *args, **kwargs)
     raise OfflineError(f"annexa demo is offline: refused to look up {name!r}")
 
 

@@ -101,3 +101,65 @@ def test_without_moto_one_line_and_exit_2(tmp_path: Path) -> None:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == [f"annexa: error: {INSTALL_HINT}"]
     assert not (tmp_path / "demo").exists()
+
+
+class _Tenant:
+    """A simulated tenant for the provider mechanism: a testkit source reading a world file."""
+
+    source = "demo-widgets"
+    title = "Widget tenant (testkit)"
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.folder: Path | None = None
+
+    def start(self, folder: Path, today: object) -> None:
+        folder.mkdir(parents=True)
+        (folder / "world.json").write_text('{"resources": []}', encoding="utf-8")
+        self.folder = folder
+        self.events.append("start")
+
+    def source_yaml(self) -> str:
+        return f"- name: {self.source}\n  type: testkit\n  world: {self.folder / 'world.json'}\n  token_env: DEMO_T\n"
+
+    def env(self) -> dict[str, str]:
+        return {"DEMO_T": "dummy"}
+
+    def apply_fixes(self) -> list[str]:
+        return ["widget fixed"]
+
+    def stop(self) -> None:
+        self.events.append("stop")
+
+
+def test_simulated_tenants_join_the_demo_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from agent.config import load_config
+    from agent.demo import folder as demo_folder
+    from agent.demo import providers
+    from agent.demo.runner import _simulated_tenants
+
+    tenant = _Tenant()
+    monkeypatch.setattr(providers, "discover", lambda: [tenant])
+    monkeypatch.delenv("DEMO_T", raising=False)
+    demo_folder.prepare(tmp_path / "d")
+    with _simulated_tenants(tmp_path / "d", None) as started:
+        assert os.environ["DEMO_T"] == "dummy" and "127.0.0.1" in os.environ["NO_PROXY"]
+        path = demo_folder.write_config(tmp_path / "d", "demo-aws", ["eu-west-1"],
+                                        extra_sources=[t.source_yaml() for t in started])
+        config = load_config(path)
+    assert [s.name for s in config.sources] == ["demo-aws", "demo-widgets"]
+    assert config.source("demo-widgets").token_env == "DEMO_T"
+    assert tenant.events == ["start", "stop"] and "DEMO_T" not in os.environ
+    assert (tmp_path / "d" / "sources" / "demo-widgets" / "world.json").exists()
+    demo_folder.prepare(tmp_path / "d")  # the sources folder is the demo's own: a re-run clears it
+
+
+def test_sandbox_resolves_loopback_only() -> None:
+    from agent.demo.sandbox import OfflineError, no_network
+
+    with no_network():
+        assert socket.getaddrinfo("127.0.0.1", 80)
+        with pytest.raises(OfflineError):
+            socket.getaddrinfo("example.com", 443)
