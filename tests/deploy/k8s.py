@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import tempfile
@@ -180,11 +181,47 @@ def prometheusrule_errors(doc: dict[str, Any]) -> list[str]:
     return errors
 
 
+CRD_SCHEMAS = Path(__file__).resolve().parent / "fixtures" / "crds"
+_CRD_FILES = {"ServiceMonitor": "servicemonitors.v1.json", "PrometheusRule": "prometheusrules.v1.json"}
+
+
+def _strict_unknown_fields(value: Any, schema: dict[str, Any], where: str) -> list[str]:
+    """Fields the CRD schema does not declare (what `kubectl apply --validate=strict` rejects)."""
+    errors: list[str] = []
+    if isinstance(value, dict) and schema.get("type") == "object":
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        if props is not None and not extra and not schema.get("x-kubernetes-preserve-unknown-fields"):
+            errors += [f"{where}.{k}: unknown field" for k in value if k not in props]
+        for key, item in value.items():
+            sub = (props or {}).get(key) or (extra if isinstance(extra, dict) else None)
+            if sub:
+                errors += _strict_unknown_fields(item, sub, f"{where}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            errors += _strict_unknown_fields(item, schema["items"], f"{where}[{i}]")
+    return errors
+
+
+def crd_schema_errors(doc: dict[str, Any]) -> list[str]:
+    """Validate a custom resource against the real CRD's openAPIV3Schema (carried in fixtures/crds)."""
+    import jsonschema
+
+    crd = json.loads((CRD_SCHEMAS / _CRD_FILES[doc["kind"]]).read_text(encoding="utf-8"))
+    if doc.get("apiVersion") != f"{crd['group']}/{crd['version']}":
+        return [f"apiVersion {doc.get('apiVersion')!r}, the CRD serves {crd['group']}/{crd['version']}"]
+    schema = crd["openAPIV3Schema"]
+    validator = jsonschema.Draft7Validator(schema)
+    errors = [f"{'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+              for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
+    return errors + _strict_unknown_fields(doc, schema, doc["kind"])
+
+
 def crd_errors(doc: dict[str, Any]) -> list[str]:
     if doc.get("kind") == "ServiceMonitor":
-        return servicemonitor_errors(doc)
+        return crd_schema_errors(doc) + servicemonitor_errors(doc)
     if doc.get("kind") == "PrometheusRule":
-        return prometheusrule_errors(doc)
+        return crd_schema_errors(doc) + prometheusrule_errors(doc)
     raise ValueError(f"not a known custom resource: {doc.get('apiVersion')} {doc.get('kind')}")
 
 
@@ -266,7 +303,12 @@ def security_errors(doc: dict[str, Any], template: dict[str, Any]) -> list[str]:
         if not res.get("requests") or not (res.get("limits") or {}).get("memory"):
             errors.append(f"{cw}: needs resource requests and a memory limit")
         mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
-        for path in ("/tmp", "/var/lib/annexa", "/etc/annexa"):
+        # Annexa writes /tmp and /var/lib/annexa and reads /etc/annexa; other containers (the chart's
+        # PostgreSQL, a wait-for-store init container) need only what they write themselves.
+        needed = ("/tmp", "/var/lib/annexa", "/etc/annexa") if c["name"] == "annexa" else ()
+        if c["name"] == "postgresql":
+            needed = ("/tmp", "/var/run/postgresql", "/var/lib/postgresql/data")
+        for path in needed:
             if path not in mounts:
                 errors.append(f"{cw}: {path} is not mounted (the root filesystem is read-only)")
     return errors

@@ -97,7 +97,8 @@ def test_rendered_workloads_are_hardened(helm: str, name: str) -> None:
     assert found
     for doc, template in found:
         assert security_errors(doc, template) == []
-        assert template["spec"]["serviceAccountName"]
+        if template["metadata"]["labels"]["app.kubernetes.io/component"] != "database":
+            assert template["spec"]["serviceAccountName"]
         assert "checksum/config" in template["metadata"]["annotations"]
     for doc in docs:
         assert doc["metadata"].get("namespace") in (None, "monitoring"), "only dashboards may pick a namespace"
@@ -106,7 +107,8 @@ def test_rendered_workloads_are_hardened(helm: str, name: str) -> None:
 def test_default_render(helm: str) -> None:
     docs = render(helm)
     assert kinds(docs) == sorted(
-        ["ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "CronJob", "Job", "Deployment", "Service"]
+        ["ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "CronJob", "Job", "Deployment", "Service",
+         "Service", "StatefulSet", "Secret"]
     )
     cronjob = find(docs, "CronJob")
     assert cronjob["spec"]["schedule"] == "0 */6 * * *"
@@ -117,7 +119,6 @@ def test_default_render(helm: str) -> None:
     assert container["args"] == ["--config", "/etc/annexa/annexa.yaml", "run"]
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
     assert container["image"] == f"ghcr.io/annexa/annexa:{chart['appVersion']}"
-    assert "env" not in container, "no store Secret configured: no ANNEXA_STORE_URL"
     migration = find(docs, "Job")
     assert migration["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
     assert annexa_command(migration["spec"]["template"]["spec"]["containers"][0]["args"]) == ["db", "upgrade"]
@@ -128,6 +129,59 @@ def test_default_render(helm: str) -> None:
     config = yaml.safe_load(find(docs, "ConfigMap")["data"]["annexa.yaml"])
     assert config["metrics"]["listen"].endswith(f":{exporter['ports'][0]['containerPort']}")
     assert find(docs, "PersistentVolumeClaim")["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def _store_refs(docs: list[dict]) -> dict[str, dict]:
+    """Workload name -> the ANNEXA_STORE_URL reference of its annexa container (every workload running annexa)."""
+    refs = {}
+    for doc, template in workloads(docs):
+        for c in template["spec"]["containers"]:
+            if c["name"] != "annexa":
+                continue
+            env = {e["name"]: e for e in c.get("env", [])}
+            assert "ANNEXA_STORE_URL" in env, f"{doc['kind']}/{doc['metadata']['name']} has no shared store"
+            refs[f"{doc['kind']}/{doc['metadata']['name']}"] = env["ANNEXA_STORE_URL"]["valueFrom"]["secretKeyRef"]
+    return refs
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_every_workload_points_at_the_same_store(helm: str, name: str) -> None:
+    """The CronJob, the exporter and the migration Job read one store URL from one Secret (never a private SQLite)."""
+    docs = render(helm, *VALUE_SETS[name])
+    refs = _store_refs(docs)
+    assert "CronJob/rel-annexa-run" in refs and len({(r["name"], r["key"]) for r in refs.values()}) == 1, refs
+
+
+def test_default_install_runs_its_own_postgresql(helm: str) -> None:
+    import base64
+
+    docs = render(helm)
+    ref = next(iter(_store_refs(docs).values()))
+    secret = find(docs, "Secret", ref["name"])
+    url = base64.b64decode(secret["data"][ref["key"]]).decode()
+    password = base64.b64decode(secret["data"]["password"]).decode()
+    assert url == f"postgresql+psycopg://annexa:{password}@rel-annexa-postgresql:5432/annexa" and len(password) == 40
+    service = find(docs, "Service", "rel-annexa-postgresql")
+    pg = find(docs, "StatefulSet", "rel-annexa-postgresql")
+    assert service["spec"]["selector"] == pg["spec"]["template"]["metadata"]["labels"] | service["spec"]["selector"]
+    assert pg["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "8Gi"
+    env = {e["name"]: e for e in pg["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": ref["name"], "key": "password"}
+    migrate = find(docs, "Job")["spec"]["template"]["spec"]
+    assert [c["name"] for c in migrate["initContainers"]] == ["wait-for-store"]
+
+
+def test_external_store_means_no_chart_postgresql(helm: str) -> None:
+    docs = render(helm, "--set", "store.url=postgresql+psycopg://u:p@db.example:5432/annexa")
+    assert not [d for d in docs if d["kind"] == "StatefulSet"]
+    assert {r["name"] for r in _store_refs(docs).values()} == {"rel-annexa-store"}
+
+
+def test_no_shared_store_is_refused(helm: str) -> None:
+    proc = subprocess.run([helm, "template", "rel", str(CHART), "--set", "postgresql.enabled=false"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "Annexa needs one store shared by all its pods" in proc.stderr
 
 
 def test_all_features_with_four_shards(helm: str) -> None:
@@ -320,11 +374,23 @@ def install_notes(helm: str, *args: str) -> str:
     return proc.stdout.split("NOTES:", 1)[1]
 
 
-def test_notes_warn_about_missing_store_and_rwo_shards(helm: str) -> None:
+def test_notes_name_the_store_and_warn_about_rwo_shards(helm: str) -> None:
     notes = install_notes(
         helm, "-f", str(ALL_FEATURES), "--set", "store.url=", "--set", "persistence.accessModes={ReadWriteOnce}"
     )
     assert "--shard K/4" in notes
-    assert "WARNING: no store URL Secret" in notes
+    assert "Store: the chart's PostgreSQL" in notes
     assert "WARNING: 4 shards run in parallel but the evidence volume is ReadWriteOnce" in notes
     assert "WARNING" not in install_notes(helm, "-f", str(ALL_FEATURES))
+
+
+def test_crd_schema_check_catches_what_the_api_server_would_reject() -> None:
+    """The schema check is real: a wrong type and an unknown field in a ServiceMonitor are both reported."""
+    from tests.deploy.k8s import crd_schema_errors
+
+    bad = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "x"},
+           "spec": {"selector": {"matchLabels": {"a": "b"}},
+                    "endpoints": [{"port": "metrics", "interval": 30, "scrapeTimout": "10s"}]}}
+    errors = crd_schema_errors(bad)
+    assert any("interval" in e and "string" in e for e in errors), errors
+    assert any("scrapeTimout: unknown field" in e for e in errors), errors

@@ -50,12 +50,29 @@ app.kubernetes.io/part-of: annexa
 {{- end }}
 {{- end }}
 
-{{/* Secret holding the store URL ("" when the URL is not given through a Secret). */}}
+{{/* "true" when the chart runs its own PostgreSQL: enabled and no external store given. */}}
+{{- define "annexa.managedPostgres" -}}
+{{- if and .Values.postgresql.enabled (not .Values.store.existingSecret) (not .Values.store.url) }}true{{ end }}
+{{- end }}
+
+{{- define "annexa.postgresSecretName" -}}
+{{- printf "%s-postgresql" (include "annexa.fullname" .) }}
+{{- end }}
+
+{{/*
+Secret holding the store URL. Every Annexa workload reads the store from it, so the CronJob, the
+exporter and verification always share one store. Without any (no external store and the managed
+PostgreSQL disabled) rendering fails: pods would each get a private SQLite file.
+*/}}
 {{- define "annexa.storeSecretName" -}}
 {{- if .Values.store.existingSecret }}
 {{- .Values.store.existingSecret }}
 {{- else if .Values.store.url }}
 {{- printf "%s-store" (include "annexa.fullname" .) }}
+{{- else if include "annexa.managedPostgres" . }}
+{{- include "annexa.postgresSecretName" . }}
+{{- else }}
+{{- fail "Annexa needs one store shared by all its pods: keep postgresql.enabled=true (the chart runs PostgreSQL), or give your own database with store.url or store.existingSecret" }}
 {{- end }}
 {{- end }}
 
@@ -73,7 +90,7 @@ app.kubernetes.io/part-of: annexa
 {{/*
 Pod spec shared by the CronJob, the migration Job and the exporter Deployment.
 Call with (dict "root" $ "args" (list ...) "resources" .Values.x.resources and optionally
-"restartPolicy" "Never", "evidence" true (mount the evidence volume), "tokens" true (source
+"restartPolicy" "Never", "waitForStore" true (wait for the chart's PostgreSQL first), "evidence" true (mount the evidence volume), "tokens" true (source
 credentials: extraEnvFromSecrets, envFromSecrets), "ports" true (metrics port and probes),
 "env" (list ...) (extra env entries first)).
 */}}
@@ -94,6 +111,23 @@ priorityClassName: {{ . }}
 {{- end }}
 securityContext:
   {{- toYaml $v.podSecurityContext | nindent 2 }}
+{{- if and .waitForStore (include "annexa.managedPostgres" $root) }}
+initContainers:
+  # The chart's PostgreSQL may still be starting on a first install: wait for it (at most the
+  # Job's activeDeadlineSeconds) instead of burning the Job's retries.
+  - name: wait-for-store
+    image: "{{ $v.postgresql.image.repository }}:{{ $v.postgresql.image.tag }}"
+    imagePullPolicy: {{ $v.postgresql.image.pullPolicy }}
+    command: ["sh", "-c", "until pg_isready -q -h {{ include "annexa.fullname" $root }}-postgresql -p 5432; do sleep 2; done"]
+    securityContext:
+      {{- toYaml $v.securityContext | nindent 6 }}
+    resources:
+      requests:
+        cpu: 10m
+        memory: 16Mi
+      limits:
+        memory: 64Mi
+{{- end }}
 containers:
   - name: annexa
     image: {{ include "annexa.image" $root }}
