@@ -15,13 +15,20 @@ from agent.errors import AnnexaError
 ENV = "ANNEXA_NOW"
 
 
+class InstantOutOfRange(ValueError):
+    """A well-formed timestamp that cannot be represented in UTC (past year 9999 or before year 1)."""
+
+
 def parse_instant(text: str) -> datetime:
     """An ISO 8601 date or timestamp as an aware UTC datetime (naive means UTC). Raises ValueError."""
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
     dt = datetime.fromisoformat(value)
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    try:
+        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past the last representable instant
+        raise InstantOutOfRange(f"{text.strip()!r} is out of range") from None
 
 
 def now() -> datetime:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agent.errors import ConfigError
 from agent.rules.params import ParamResolver
-from agent.yamlfile import LineDict, dotted, line_of, load_yaml_file
+from agent.yamlfile import LineDict, TextFloat, dotted, line_of, load_yaml_file
 
 DEFAULT_CONFIG = "annexa.yaml"
 DEFAULT_SCHEDULE = "0 */6 * * *"  # for sources without `schedule` (daemon)
@@ -28,6 +28,36 @@ class StoreConfig(_Strict):
     url: str = "sqlite:///annexa.db"
     evidence: str = "./evidence"
 
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        problem = store_url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+STORE_DRIVERS = {"sqlite": ("sqlite", "sqlite+pysqlite"), "postgresql": ("postgresql", "postgresql+psycopg")}
+
+
+def store_url_problem(url: str) -> str | None:
+    """Why `url` cannot name an evidence store (SQLite or PostgreSQL through psycopg), or None."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if "\0" in url:
+        return "not a database URL (it contains a NUL byte)"
+    try:
+        parsed = make_url(url)
+        backend, driver = parsed.get_backend_name(), parsed.drivername
+    except (ArgumentError, ValueError):
+        return "not a database URL: expected sqlite:///PATH or postgresql://USER@HOST/DB"
+    if backend not in STORE_DRIVERS:
+        return f"unsupported database {backend[:40]!r} (use sqlite or postgresql)"
+    if driver not in STORE_DRIVERS[backend]:
+        return f"unsupported driver {driver[:60]!r} (use {' or '.join(STORE_DRIVERS[backend])})"
+    return None
+
 
 class MetricsConfig(_Strict):
     listen: str = "127.0.0.1:9464"
@@ -36,7 +66,8 @@ class MetricsConfig(_Strict):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= 5) \
+                or not 0 < int(port) < 65536:
             raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9464")
         return value
 
@@ -76,7 +107,7 @@ class SourceConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not SOURCE_NAME.match(value):
+        if not SOURCE_NAME.fullmatch(value):
             raise ValueError("expected letters, digits, '-', '_' or '.', at most 63 characters")
         return value
 
@@ -174,6 +205,18 @@ def _find_secrets(doc: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | Non
     return None
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """A value for an error message: as written in the file, and short (a hostile value can be huge)."""
+    if isinstance(value, TextFloat):
+        text = value.source_text
+    elif isinstance(value, dict | list):
+        text = f"a {'mapping' if isinstance(value, dict) else 'list'} of {len(value)} item(s)"
+        return text
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "is-instance"}
 
 
@@ -189,7 +232,7 @@ def explain(errors: list[Any]) -> tuple[tuple[Any, ...], str, str]:
     alternatives = [e for e in errors if clean_loc(tuple(e["loc"]))[: len(loc)] == loc]
     if len(alternatives) > 1:
         msgs = list(dict.fromkeys(e["msg"].removeprefix("Value error, ") for e in alternatives))
-        return loc, "; or ".join(msgs) + f" (got {first.get('input')!r})", "union"
+        return loc, "; or ".join(msgs) + f" (got {shown(first.get('input'))})", "union"
     return loc, first["msg"].removeprefix("Value error, "), first["type"]
 
 
@@ -201,7 +244,7 @@ def _validation_error(file: str, doc: Any, exc: ValidationError) -> ConfigError:
     elif err["type"] == "missing":
         msg = "required key is missing"
     elif err["type"] not in ("value_error", "union"):
-        msg = f"{msg} (got {err['input']!r})"
+        msg = f"{msg} (got {shown(err['input'])})"
     return ConfigError(file, msg, line=line_of(doc, loc), field=dotted(loc))
 
 
@@ -259,6 +302,10 @@ def load_config(path: str | Path | None = None, *, require: bool = False) -> Con
         raise _validation_error(file, doc, exc) from None
     _check_sources(file, doc, model.sources)
     store_url = os.environ.get("ANNEXA_STORE_URL") or model.store.url
+    if store_url != model.store.url:
+        problem = store_url_problem(store_url)
+        if problem:
+            raise ConfigError("ANNEXA_STORE_URL", problem)
     evidence = model.store.evidence
     if "://" not in evidence:
         evidence = str((base / os.path.expanduser(evidence)).resolve())

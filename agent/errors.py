@@ -20,6 +20,8 @@ class InputError(AnnexaError):
         super().__init__(self._render())
 
     def _render(self) -> str:
+        if self.file is None and self.field:  # a command-line option: "--by: is not valid UTF-8 text"
+            return f"{self.field}: {self.detail}"
         where = self.file or "<input>"
         if self.line is not None:
             where += f":{self.line}"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from agent import clock
 from agent.errors import InputError
 from agent.model import Finding, Status, content_hash
-from agent.yamlfile import LineList, key_line, load_yaml_file, load_yaml_text, reject_unknown_keys
+from agent.yamlfile import LineList, key_line, load_yaml_file, load_yaml_text, reject_unknown_keys, scalar_text
 
 if TYPE_CHECKING:
     from agent.config import Config
@@ -74,22 +74,27 @@ class RiskException:
 
 
 def _parse_expiry(value: Any, source: str, line: int | None, field: str) -> tuple[dt.datetime, str]:
-    if isinstance(value, dt.datetime):
-        when = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-        return when, when.isoformat().replace("+00:00", "Z")
-    if isinstance(value, dt.date):
-        end = dt.datetime.combine(value + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-        return end, value.isoformat()
-    if isinstance(value, str) and value.strip():
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                return _parse_expiry(dt.date.fromisoformat(text), source, line, field)
-            return _parse_expiry(clock.parse_instant(text), source, line, field)
-        except ValueError:
-            pass
-    raise InputError(source, "must be a date (2026-12-31) or a timestamp (2026-12-31T18:00:00Z)",
-                     line=line, field=field)
+    when: dt.datetime | None = None
+    text = ""
+    try:
+        if isinstance(value, str) and value.strip():
+            text = value.strip()
+            value = dt.date.fromisoformat(text) if len(text) == 10 else clock.parse_instant(text)
+        if isinstance(value, dt.datetime):
+            when = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+            text = when.isoformat().replace("+00:00", "Z")
+        elif isinstance(value, dt.date):
+            when = dt.datetime.combine(value + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+            text = value.isoformat()
+    except (OverflowError, clock.InstantOutOfRange):
+        raise InputError(source, f"{text or scalar_text(value)} is out of range: give a date before "
+                         "9999-12-31 (an acceptance must expire and be reviewed)", line=line, field=field) from None
+    except ValueError:
+        when = None
+    if when is None:
+        raise InputError(source, "must be a date (2026-12-31) or a timestamp (2026-12-31T18:00:00Z)",
+                         line=line, field=field)
+    return when, text
 
 
 def _text(entry: Mapping[str, Any], key: str, source: str, where: str, line: int | None) -> str | None:
@@ -98,7 +103,7 @@ def _text(entry: Mapping[str, Any], key: str, source: str, where: str, line: int
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise InputError(source, "must be a text value", line=line, field=f"{where}.{key}")
-    text = str(value).strip()
+    text = scalar_text(value).strip()
     return text or None
 
 

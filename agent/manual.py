@@ -12,6 +12,7 @@ import getpass
 import mimetypes
 import os
 import re
+import unicodedata
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,25 +25,60 @@ from agent.status import ManualEvidenceState
 from agent.store.hashing import manual_row_hash
 from agent.store.schema import manual_evidence
 from agent.store.timeutil import as_utc, ts_text, utcnow
+from agent.yamlfile import display_path, read_input_file
 
 if TYPE_CHECKING:
     from agent.store.store import EvidenceStore
 
 MAX_BYTES = 100 * 1024 * 1024
+MAX_VALID_DAYS = 100 * 365  # evidence is re-checked long before a century is up
+MAX_BY_CHARS = 200          # uploaded_by / removed_by columns are VARCHAR(200)
+MAX_NOTE_CHARS = 10_000
 DURATION_UNITS = {"d": 1, "w": 7, "m": 30, "y": 365}
-_DURATION = re.compile(r"^\s*(\d+)\s*([dwmy])\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"\s*([0-9]{1,9})\s*([dwmy])\s*", re.IGNORECASE)
 
 
 def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12w``, ``6m``, ``1y``: days, weeks, months of 30 days, years of 365 days.
+    """``30d``, ``12w``, ``6m``, ``1y``: days, weeks, months of 30 days, years of 365 days (at most 100 years).
 
     Fixed-length months and years keep expiry dates predictable (no "31st of February").
     """
-    match = _DURATION.match(text or "")
+    match = _DURATION.fullmatch(text or "")
     if not match or int(match.group(1)) == 0:
-        raise ValueError(f"invalid duration {text!r}: expected a positive number and a unit d, w, "
+        raise ValueError(f"invalid duration {text[:40]!r}: expected a positive number and a unit d, w, "
                          "m (30 days) or y (365 days), e.g. 365d, 12w, 6m, 1y")
-    return timedelta(days=int(match.group(1)) * DURATION_UNITS[match.group(2).lower()])
+    days = int(match.group(1)) * DURATION_UNITS[match.group(2).lower()]
+    if days > MAX_VALID_DAYS:
+        raise ValueError(f"duration {text.strip()!r} is too long: at most 100 years (36500d)")
+    return timedelta(days=days)
+
+
+def checked_text(value: str, what: str, *, limit: int, multiline: bool = False) -> str:
+    """Free text given on the command line, as the store can keep it; anything else is an InputError.
+
+    Refuses bytes that are not UTF-8 (Python shows them as lone surrogates), NUL and other control
+    characters (newlines and tabs allowed when `multiline`), and text longer than `limit`.
+    """
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise InputError(None, "is not valid UTF-8 text", field=what)
+    allowed = "\n\t" if multiline else ""
+    bad = next((ch for ch in value if unicodedata.category(ch) == "Cc" and ch not in allowed), None)
+    if bad is not None:
+        raise InputError(None, f"contains the control character {bad!r}; use plain text", field=what)
+    if len(value) > limit:
+        raise InputError(None, f"is {len(value)} characters long; at most {limit} are allowed", field=what)
+    return value
+
+
+def evidence_filename(path: Path) -> str:
+    """The file name stored with the evidence: UTF-8, no control characters (it is shown in reports)."""
+    name = path.name
+    if not name:
+        raise InputError(display_path(path), "is not a file name")
+    try:
+        return checked_text(name, "file name", limit=255)
+    except InputError as exc:
+        raise InputError(display_path(path), f"the file name {exc.detail}; rename the file") from None
 
 
 def default_user() -> str:
@@ -57,39 +93,48 @@ def default_user() -> str:
 
 
 def read_evidence_file(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
-    """The file's bytes; a missing, unreadable, empty or oversized file is an InputError."""
+    """The file's bytes; a missing, unreadable, empty, oversized or non-regular file is an InputError."""
+    name = display_path(path)
     try:
         if path.is_dir():
-            raise InputError(str(path), "is a directory; give one file (zip a folder first)")
+            raise InputError(name, "is a directory; give one file (zip a folder first)")
         size = path.stat().st_size
-    except FileNotFoundError:
-        raise InputError(str(path), "file not found") from None
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read file: {exc.strerror}") from None
+    except (OSError, ValueError):
+        size = 0  # read_input_file names the problem
     if size > max_bytes:
-        raise InputError(str(path), f"file is {size / 1048576:.1f} MB; manual evidence is limited to "
+        raise InputError(name, f"file is {size / 1048576:.1f} MB; manual evidence is limited to "
                          f"{max_bytes // 1048576} MB per file (store large archives elsewhere and attach "
                          "a reference document)")
-    if size == 0:
-        raise InputError(str(path), "file is empty")
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read file: {exc.strerror}") from None
+    data = read_input_file(path, max_bytes, what="file")
+    if not data:
+        raise InputError(name, "file is empty")
+    return data
 
 
 def add_evidence(store: EvidenceStore, control: str, path: Path, *, valid_for: timedelta | None = None,
                  note: str | None = None, uploaded_by: str | None = None,
-                 uploaded_at: datetime | None = None) -> dict[str, Any]:
-    """Store the file and one manual_evidence row for `control` (a canonical 2022 id); return the row."""
-    raw = read_evidence_file(path)
-    digest = store.blobs.put_bytes(raw)
+                 uploaded_at: datetime | None = None, data: bytes | None = None) -> dict[str, Any]:
+    """Store the file and one manual_evidence row for `control` (a canonical 2022 id); return the row.
+
+    `data`: the file's bytes when the caller has already read them with read_evidence_file. Every
+    check happens before the blob or the row is written.
+    """
+    filename = evidence_filename(path)
+    if note:
+        note = checked_text(note, "--note", limit=MAX_NOTE_CHARS, multiline=True)
+    by = checked_text(uploaded_by or default_user(), "--by", limit=MAX_BY_CHARS)
+    raw = read_evidence_file(path) if data is None else data
     at = as_utc(uploaded_at) or utcnow()
+    try:
+        until = at + valid_for if valid_for else None
+    except OverflowError:
+        raise InputError(None, "the expiry date would be out of range", field="--valid-for") from None
+    digest = store.blobs.put_bytes(raw)
     row: dict[str, Any] = {
-        "control": control, "filename": path.name, "blob": digest, "size": len(raw),
-        "media_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-        "note": note or None, "uploaded_by": uploaded_by or default_user(), "uploaded_at": at,
-        "valid_until": at + valid_for if valid_for else None, "removed_at": None, "removed_by": None,
+        "control": control, "filename": filename, "blob": digest, "size": len(raw),
+        "media_type": mimetypes.guess_type(filename)[0] or "application/octet-stream",
+        "note": note or None, "uploaded_by": by, "uploaded_at": at,
+        "valid_until": until, "removed_at": None, "removed_by": None,
     }
     row["row_hash"] = manual_row_hash(row)
     with store.engine.begin() as conn:
@@ -132,6 +177,11 @@ def manual_evidence_rows(store: EvidenceStore, control: str | None = None, inclu
 def remove_evidence(store: EvidenceStore, evidence_id: int, *, removed_by: str | None = None,
                     reason: str | None = None, removed_at: datetime | None = None) -> dict[str, Any]:
     """Soft-delete one record. The reason, if any, is appended to the note (the note is outside the hash)."""
+    if reason:
+        reason = checked_text(reason, "--reason", limit=MAX_NOTE_CHARS, multiline=True)
+    removed_by = checked_text(removed_by or default_user(), "--by", limit=MAX_BY_CHARS)
+    if not 0 < evidence_id < 2**31:
+        raise AnnexaError(f"no manual evidence with id {evidence_id} (see `annexa evidence list --all`)")
     with store.engine.begin() as conn:
         query = select(manual_evidence).where(manual_evidence.c.id == evidence_id)
         row = conn.execute(query).mappings().first()
@@ -140,8 +190,7 @@ def remove_evidence(store: EvidenceStore, evidence_id: int, *, removed_by: str |
         if row["removed_at"] is not None:
             raise AnnexaError(f"manual evidence {evidence_id} was already removed on "
                               f"{ts_text(row['removed_at'])} by {row['removed_by']}")
-        values: dict[str, Any] = {"removed_at": as_utc(removed_at) or utcnow(),
-                                  "removed_by": removed_by or default_user()}
+        values: dict[str, Any] = {"removed_at": as_utc(removed_at) or utcnow(), "removed_by": removed_by}
         if reason:
             values["note"] = f"{row['note']}\n" if row["note"] else ""
             values["note"] += f"removal reason: {reason}"

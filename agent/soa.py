@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from agent.catalogue import Catalogue, UnknownControlError, normalise_control_id
 from agent.errors import InputError
-from agent.yamlfile import key_line, load_yaml_file, load_yaml_text, reject_unknown_keys
+from agent.yamlfile import key_line, load_yaml_file, load_yaml_text, reject_unknown_keys, scalar_text
 
 if TYPE_CHECKING:
     from agent.config import Config
@@ -80,7 +80,7 @@ def _text_or_none(value: Any, source: str, line: int | None, field: str) -> str 
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise InputError(source, "must be a text value", line=line, field=field)
-    text = str(value).strip()
+    text = scalar_text(value).strip()
     return text or None
 
 

@@ -1,85 +1,117 @@
-"""YAML loading that remembers line numbers, so errors can name the line a value came from."""
+"""YAML input files: bounded reading and parsing, and line numbers so errors can name where a value came from."""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.reader import ReaderError
 
 from agent.errors import InputError
+from agent.yamlsafe import LineDict, LineList, TextFloat, parse_bounded, scalar_text
+
+__all__ = [
+    "LineDict",
+    "LineList",
+    "TextFloat",
+    "display_path",
+    "dotted",
+    "key_line",
+    "line_of",
+    "load_yaml_file",
+    "load_yaml_text",
+    "read_input_file",
+    "reject_unknown_keys",
+    "scalar_text",
+]
 
 
-class LineDict(dict):
-    """A dict that knows the line of itself and of each of its keys (1-based)."""
-
-    line: int = 0
-    key_lines: dict[Any, int]
+MAX_YAML_BYTES = 8 * 1024 * 1024
 
 
-class LineList(list):
-    """A list that knows the line of itself and of each of its items (1-based)."""
+def read_input_file(path: Path | str, max_bytes: int = MAX_YAML_BYTES, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most `max_bytes`; anything else is an InputError.
 
-    line: int = 0
-    item_lines: list[int]
+    Devices (/dev/zero), FIFOs, sockets and directories are refused before they are opened, so an
+    input file can never block or stream forever; at most `max_bytes` + 1 bytes are ever read.
+    """
+    name = display_path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(name, "file not found") from None
+    except OSError as exc:
+        raise InputError(name, f"cannot read {what}: {exc.strerror}") from None
+    except ValueError:  # an embedded NUL byte
+        raise InputError(name, "not a valid file name (it contains a NUL byte)") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(name, f"is a directory; expected a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(name, f"is not a regular file (a device, pipe or socket); expected a {what}")
+    if info.st_size > max_bytes:
+        raise InputError(name, f"{what} is {info.st_size} bytes; at most {max_bytes} bytes are accepted")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise InputError(name, f"cannot read {what}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # replaced between stat and open
+            raise InputError(name, f"is not a regular file; expected a {what}")
+        try:
+            data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise InputError(name, f"cannot read {what}: {exc.strerror}") from None
+    if len(data) > max_bytes:
+        raise InputError(name, f"{what} is larger than {max_bytes} bytes")
+    return data
 
 
-class _LineLoader(yaml.SafeLoader):
-    pass
+def display_path(path: Path | str) -> str:
+    """A path as printable text: bytes that are not UTF-8 are shown as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
-    loader.flatten_mapping(node)
-    result = LineDict()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LineList:
-    result = LineList(loader.construct_object(child, deep=True) for child in node.value)
-    result.line = node.start_mark.line + 1
-    result.item_lines = [child.start_mark.line + 1 for child in node.value]
-    return result
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+def _yaml_error(source: str, exc: yaml.YAMLError, text: str) -> InputError:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "syntax error"
+        return InputError(source, f"invalid YAML: {problem}", line=line)
+    if isinstance(exc, ReaderError):  # a character YAML does not allow (control characters...)
+        char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+        position = exc.position if isinstance(exc.position, int) else 0
+        line = text.count("\n", 0, max(position, 0)) + 1
+        return InputError(source, f"invalid YAML: character {char!r} (U+{ord(char[:1] or ' '):04X}) is not "
+                          "allowed", line=line)
+    return InputError(source, f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
 
 
 def load_yaml_text(text: str, source: str) -> Any:
-    """Parse YAML text; syntax errors become an InputError naming `source` and the line."""
+    """Parse YAML text with the limits of agent.yamlsafe; every problem is an InputError naming `source`."""
+    if len(text) > MAX_YAML_BYTES:
+        raise InputError(source, f"larger than {MAX_YAML_BYTES} bytes")
     try:
-        return yaml.load(text, Loader=_LineLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise InputError(source, f"invalid YAML: {exc.problem or exc}", line=line) from None
+        return parse_bounded(text)
     except yaml.YAMLError as exc:
-        raise InputError(source, f"invalid YAML: {exc}") from None
+        raise _yaml_error(source, exc, text) from None
+    except RecursionError:  # defence in depth: the composer's depth limit should make this unreachable
+        raise InputError(source, "invalid YAML: nested too deeply") from None
 
 
 def load_yaml_file(path: Path | str) -> Any:
-    """Read and parse a YAML file; a missing or unreadable file is an InputError."""
-    p = Path(path)
+    """Read and parse a YAML file (regular file, bounded size, UTF-8); any problem is an InputError."""
+    source = display_path(path)
+    data = read_input_file(path, what="YAML file")
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(str(p), "file not found") from None
-    except OSError as exc:
-        raise InputError(str(p), f"cannot read file: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InputError(str(p), "file is not UTF-8 text") from None
-    return load_yaml_text(text, str(p))
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(source, "file is not UTF-8 text", line=line) from None
+    return load_yaml_text(text, source)
 
 
 def line_of(document: Any, path: Sequence[Any]) -> int | None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import NoReturn
 
 import click
 
 from agent import __version__
 from agent.catalogue import UnknownControlError
 from agent.cli.app import App
+from agent.cli.params import harden
 from agent.errors import AnnexaError
 from agent.logsetup import configure_logging
 
@@ -27,6 +29,14 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format:
     """Annexa: continuous evidence for ISO/IEC 27001:2022 Annex A controls."""
     configure_logging(log_level, log_format)
     ctx.obj = App(config_path)
+
+
+@cli.result_callback()
+@click.pass_context
+def _show_notes(ctx: click.Context, *_: object, **__: object) -> None:
+    """Notes gathered while the command ran (e.g. a 2013 control id mapped to 2022), once it succeeded."""
+    for text in getattr(ctx.obj, "notes", []):
+        click.echo(text, err=True)
 
 
 def _register() -> None:
@@ -58,6 +68,7 @@ def _register() -> None:
 
 
 _register()
+harden(cli)
 
 
 GLOBAL_OPTIONS = ("--config",)
@@ -88,6 +99,24 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+MAX_ERROR_CHARS = 1000
+
+
+def one_line(text: str) -> str:
+    """An error message as one printable line: control characters escaped, at most MAX_ERROR_CHARS long.
+
+    Messages quote file names, keys and values from hostile input; a newline or an escape sequence in
+    one of them must not split the message or reach the terminal.
+    """
+    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return out if len(out) <= MAX_ERROR_CHARS else out[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(one_line(f"annexa: {message}"), err=True)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
@@ -97,19 +126,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.UsageError as exc:  # one line, with where to look, instead of click's usage block
         command = exc.ctx.command_path if exc.ctx else "annexa"
-        click.echo(f"annexa: error: {exc.format_message()} (see `{command} --help`)", err=True)
-        sys.exit(2)
+        _fail(f"error: {exc.format_message()} (see `{command} --help`)", 2)
     except click.ClickException as exc:  # bad input detected by a command: exit 2, like every input error
-        click.echo(f"annexa: error: {exc.format_message()}", err=True)
-        sys.exit(2)
+        _fail(f"error: {exc.format_message()}", 2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except AnnexaError as exc:
-        click.echo(f"annexa: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(f"error: {exc}", exc.exit_code)
     except UnknownControlError as exc:
-        click.echo(f"annexa: error: {exc}", err=True)
-        sys.exit(2)
+        _fail(f"error: {exc}", 2)
     except KeyboardInterrupt:
         click.echo("interrupted: the run was marked incomplete", err=True)
         sys.exit(130)
@@ -117,6 +142,4 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except Exception as exc:  # a bug: say so plainly, keep the traceback for --log-level debug
         logging.getLogger("annexa").debug("unexpected error", exc_info=True)
-        click.echo(f"annexa: internal error: {type(exc).__name__}: {exc} (re-run with --log-level debug "
-                   "for a traceback)", err=True)
-        sys.exit(70)
+        _fail(f"internal error: {type(exc).__name__}: {exc} (re-run with --log-level debug for a traceback)", 70)

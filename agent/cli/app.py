@@ -14,6 +14,11 @@ from agent.rules.spec import Rule
 class App:
     def __init__(self, config_path: str | None):
         self.config_path = config_path
+        self.notes: list[str] = []  # shown when the command succeeds; a failing command prints only its error
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
     @cached_property
     def config(self) -> Config:
@@ -65,13 +70,16 @@ class App:
 
         try:
             url = make_url(self.config.store_url)
-        except ArgumentError:
+        except (ArgumentError, ValueError):
             return True  # let opening the store report the bad URL
         if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
             return True
         from pathlib import Path
 
-        return Path(url.database).exists()
+        try:
+            return Path(url.database).exists()
+        except OSError:  # e.g. a file name too long: let opening the store report it
+            return True
 
     def control_ids(self, values: tuple[str, ...]) -> list[str]:
         """Normalise user-given control ids; a 2013 id is accepted and its 2022 mapping is announced."""
@@ -80,8 +88,8 @@ class App:
             ids = self.catalogue.resolve(value)
             legacy = self.catalogue.legacy_control(value)
             if legacy is not None:
-                click.echo(f"note: {legacy.id} ({legacy.title}) is an ISO 27001:2013 control; "
-                           f"using its 2022 control(s): {', '.join(ids)}", err=True)
+                self.note(f"note: {legacy.id} ({legacy.title}) is an ISO 27001:2013 control; "
+                          f"using its 2022 control(s): {', '.join(ids)}")
             out.extend(i for i in ids if i not in out)
         return out
 

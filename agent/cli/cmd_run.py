@@ -101,13 +101,30 @@ def summary_rows(result: RunResult) -> list[dict[str, object]]:
             for s in result.sources.values()]
 
 
+def _http_url(value: str | None, param: click.Parameter) -> str | None:
+    """An http(s) URL with a host, or a one-line usage error (never a ValueError from deep in urllib)."""
+    from urllib.parse import urlsplit
+
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise click.BadParameter("expected an http(s) URL such as http://pushgateway:9091", param=param)
+    return value
+
+
 @click.command("run")
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
 @click.option("--shard", help="K/N: run the K-th of N shares of the sources (0-based), for sharded CronJobs.")
 @click.option("--fail-on", type=click.Choice(["fail", "error"]), help="Exit 1 if any finding has this status.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress display.")
-@click.option("--push-gateway", help="Push this run's metrics to a Prometheus Pushgateway URL.")
+@click.option("--push-gateway", help="Push this run's metrics to a Prometheus Pushgateway URL.",
+              callback=lambda ctx, param, value: _http_url(value, param))
 @pass_app
 def run(app: App, sources: tuple[str, ...], shard: str | None, fail_on: str | None, fmt: str, quiet: bool,
         push_gateway: str | None) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from agent.model import Resource, Status
+from agent.model import Resource, Status, canonical_json
 from agent.rules.functions import options as jmespath_options
 from agent.rules.functions import rule_params, truthy
 from agent.rules.loader import resolve_function
@@ -69,16 +69,22 @@ class CompiledRule:
             return True
         try:
             return truthy(self.where.search(resource.data, options=self.options))
-        except JMESPathError as exc:
-            return self._error(resource, f"`where` could not be evaluated: {exc}")
+        except Exception as exc:  # JMESPathError, or a custom function's error (re.error...)
+            return self._error(resource, f"`where` could not be evaluated: {_explain(exc)}")
 
     def evaluate(self, resource: Resource, params: Mapping[str, Any] | None = None) -> Evaluation | None:
         """None when the rule does not apply; otherwise pass, fail or error. Never raises.
 
         `params` are the rule's parameter values for the resource's source (`param(name)`).
+        Anything the expressions raise (a bad pattern taken from the data, a custom function's bug)
+        becomes an `error` verdict for this rule and resource only; the run goes on.
         """
-        with rule_params(self.rule.params if params is None else params):
-            return self._evaluate(resource)
+        try:
+            with rule_params(self.rule.params if params is None else params):
+                return self._evaluate(resource)
+        except Exception as exc:
+            log.warning("rule %s raised %s on %s", self.id, type(exc).__name__, resource.id)
+            return self._error(resource, f"could not be evaluated: {_explain(exc)}")
 
     def _evaluate(self, resource: Resource) -> Evaluation | None:
         applicable = self.applies(resource)
@@ -89,8 +95,8 @@ class CompiledRule:
         assert self.assertion is not None
         try:
             ok = truthy(self.assertion.search(resource.data, options=self.options))
-        except (JMESPathError, TypeError, ValueError) as exc:
-            return self._error(resource, f"`assert` could not be evaluated: {exc}")
+        except Exception as exc:
+            return self._error(resource, f"`assert` could not be evaluated: {_explain(exc)}")
         envelope = {**resource.envelope(), "source": resource.source}
         if ok:
             text = (self.pass_message.render(envelope, resource.data, self.options) if self.pass_message
@@ -107,8 +113,8 @@ class CompiledRule:
             return None
         try:
             missing = truthy(self.unknown_if.search(resource.data, options=self.options))
-        except (JMESPathError, TypeError, ValueError) as exc:
-            return self._error(resource, f"`unknown_if` could not be evaluated: {exc}")
+        except Exception as exc:
+            return self._error(resource, f"`unknown_if` could not be evaluated: {_explain(exc)}")
         if not missing:
             return None
         text = (self.unknown_message.render(envelope, resource.data, self.options) if self.unknown_message
@@ -163,16 +169,50 @@ class RuleSet:
 
     def evaluate_python(self, compiled: CompiledRule, resources: Mapping[str, Sequence[Resource]],
                         identity: Any = None) -> list[Evaluation]:
-        """Run one Python rule; an exception inside it becomes a single logged error, not a crash."""
+        """Run one Python rule. Whatever goes wrong inside it (an exception, even `sys.exit()`, or a
+        result that is not a list of Evaluations of resources) raises PythonRuleFailed, and the runner
+        records `error` findings for this rule only."""
         assert compiled.function is not None
         ctx = PythonRuleContext(rule=compiled.rule, now=self.now, identity=identity,
                                 params=self.params.for_rule(compiled.rule))
         try:
             with rule_params(ctx.params):
-                return list(compiled.function(resources, ctx))
-        except Exception as exc:
-            log.exception("python rule %s failed", compiled.id)
-            raise PythonRuleFailed(f"{compiled.id}: rule raised {type(exc).__name__}: {exc}") from exc
+                results = list(compiled.function(resources, ctx))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a rule's bug, even SystemExit, must not end the run
+            log.warning("python rule %s failed", compiled.id, exc_info=True)
+            raise PythonRuleFailed(f"{compiled.id}: rule raised {type(exc).__name__}: {_brief(exc)}") from None
+        for item in results:
+            problem = _evaluation_problem(item)
+            if problem:
+                raise PythonRuleFailed(f"{compiled.id}: rule returned {problem}")
+        return results
+
+
+def _brief(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _explain(exc: Exception) -> str:
+    """A JMESPath error as it reads (it names the problem); anything else with its type."""
+    return _brief(exc) if isinstance(exc, JMESPathError) else f"{type(exc).__name__}: {_brief(exc)}"
+
+
+def _evaluation_problem(item: Any) -> str | None:
+    """Why a Python rule's result item cannot be recorded, or None."""
+    if not isinstance(item, Evaluation):
+        return f"a {type(item).__name__} instead of an Evaluation"
+    if not isinstance(item.resource, Resource):
+        return f"an Evaluation whose resource is a {type(item.resource).__name__}"
+    if not isinstance(item.status, Status) or not isinstance(item.message, str):
+        return "an Evaluation without a Status and a text message"
+    try:
+        canonical_json(item.resource.evidence_document())
+    except (TypeError, ValueError, RecursionError) as exc:
+        return f"a resource that cannot be stored as JSON ({_brief(exc)})"
+    return None
 
 
 class PythonRuleFailed(RuntimeError):

@@ -19,7 +19,10 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if isinstance(value, int | float):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (ValueError, OverflowError, OSError):  # NaN, infinity, beyond year 9999: not a time
+            return None
     if isinstance(value, str):
         text = value.strip()
         if not text or text.upper() in ("N/A", "NO_INFORMATION", "NOT_SUPPORTED"):
@@ -94,6 +97,52 @@ class AnnexaFunctions(functions.Functions):
     @functions.signature({"types": ["object", "null"]})
     def _func_to_entries(self, value: dict[str, Any] | None) -> list[dict[str, Any]]:
         return [{"key": k, "value": v} for k, v in (value or {}).items()]
+
+
+# Custom functions whose argument at this index is a regular expression (checked when rules load).
+PATTERN_ARGUMENTS: dict[str, int] = {"regex_match": 1}
+MAX_EXPRESSION_DEPTH = 100
+
+
+def expression_problems(parsed: dict[str, Any], params: Mapping[str, Any] | None = None) -> Iterator[str]:
+    """Problems in a compiled JMESPath AST: nesting past MAX_EXPRESSION_DEPTH, invalid regex literals,
+    and (when `params` is given) `param('name')` naming a parameter the rule does not declare.
+
+    Walks the tree iteratively (a hostile expression must not hit the recursion limit here either).
+    Only literal patterns can be checked now; a pattern taken from the data is checked when evaluated.
+    """
+    stack: list[tuple[Any, int]] = [(parsed, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if depth > MAX_EXPRESSION_DEPTH:
+            yield f"expression nested more than {MAX_EXPRESSION_DEPTH} levels deep"
+            return
+        children = node.get("children") or []
+        index = PATTERN_ARGUMENTS.get(node.get("value")) if node.get("type") == "function_expression" else None
+        if index is not None and index < len(children) and children[index].get("type") == "literal":
+            pattern = children[index].get("value")
+            if isinstance(pattern, str):
+                problem = regex_problem(pattern)
+                if problem:
+                    yield f"invalid regular expression {pattern!r} in {node['value']}(): {problem}"
+        if params is not None and node.get("type") == "function_expression" and node.get("value") == "param" \
+                and children and children[0].get("type") == "literal" and children[0].get("value") not in params:
+            yield (f"param({children[0].get('value')!r}) names no declared parameter "
+                   f"(declared in `params`: {', '.join(sorted(params)) or 'none'})")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why `pattern` is not a usable regular expression, or None."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return str(exc)
+    except (RecursionError, OverflowError, ValueError, MemoryError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def options(now: datetime | None = None) -> jmespath.Options:

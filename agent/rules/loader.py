@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from jmespath.exceptions import JMESPathError
 from pydantic import ValidationError
 
 from agent.errors import RuleError
+from agent.rules.functions import expression_problems
 from agent.rules.spec import Rule
 from agent.rules.template import MessageTemplate
 from agent.yamlfile import dotted, line_of, load_yaml_file
@@ -81,22 +82,36 @@ def parse_rule_file(path: Path) -> list[Rule]:
     return rules
 
 
+def compile_expression(expr: str, field: str, params: Mapping[str, Any] | None = None) -> Any:
+    """Compile a JMESPath expression and check it (depth, regex literals); ValueError says what is wrong."""
+    try:
+        compiled = jmespath.compile(expr)
+    except JMESPathError as exc:
+        raise ValueError(f"invalid JMESPath in `{field}`: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise ValueError(f"invalid JMESPath in `{field}`: expression nested too deeply") from None
+    for problem in expression_problems(compiled.parsed, params):
+        raise ValueError(f"`{field}`: {problem}")
+    return compiled
+
+
 def _check_rule(rule: Rule, known_types: set[str] | None) -> None:
     path = rule.file
     for field, expr in (("where", rule.where), ("assert", rule.assert_), ("unknown_if", rule.unknown_if)):
         if expr is None:
             continue
         try:
-            jmespath.compile(expr)
-        except JMESPathError as exc:
-            detail = str(exc).splitlines()[0]
-            raise RuleError(path, f"rule {rule.id}: invalid JMESPath in `{field}`: {detail}",
-                            line=rule.line_of(field), field=field) from None
+            compile_expression(expr, field, rule.params)
+        except ValueError as exc:
+            raise RuleError(path, f"rule {rule.id}: {exc}", line=rule.line_of(field), field=field) from None
     for field, text in (("message", rule.message), ("pass_message", rule.pass_message),
                         ("unknown_message", rule.unknown_message)):
         if text is not None:
             try:
-                MessageTemplate(text)
+                template = MessageTemplate(text)
+                for expr in template.expressions():
+                    for problem in expression_problems(expr.parsed, rule.params):
+                        raise ValueError(f"placeholder: {problem}")
             except ValueError as exc:
                 raise RuleError(path, f"rule {rule.id}: {exc}", line=rule.line_of(field), field=field) from None
     if known_types is not None:
@@ -108,21 +123,52 @@ def _check_rule(rule: Rule, known_types: set[str] | None) -> None:
     if rule.kind == "python":
         try:
             resolve_function(rule.function or "")
-        except (ImportError, AttributeError, ValueError) as exc:
+        except ValueError as exc:
             raise RuleError(path, f"rule {rule.id}: cannot load function {rule.function!r}: {exc}",
                             line=rule.line_of("function"), field="function") from None
 
 
 def resolve_function(spec: str) -> Any:
+    """The callable named `package.module:attr`. Any failure, even in the module's own import-time code
+    (an exception, `sys.exit()`), is a ValueError that says what happened and where."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ValueError("expected package.module:callable")
-    target: Any = importlib.import_module(module_name)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except KeyboardInterrupt:
+        raise
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"no module named {exc.name or module_name!r}") from None
+    except SystemExit as exc:
+        raise ValueError(f"importing {module_name} called sys.exit({exc.code!r}){_raised_at(exc)}") from None
+    except BaseException as exc:  # a rule module may raise anything while it is imported
+        raise ValueError(f"importing {module_name} raised {type(exc).__name__}: {_first_line(exc)}"
+                         f"{_raised_at(exc)}") from None
     for part in attr.split("."):
-        target = getattr(target, part)
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ValueError(f"{module_name} has no attribute {attr!r}") from None
+        except Exception as exc:  # a module-level __getattr__ that raises
+            raise ValueError(f"looking up {attr!r} raised {type(exc).__name__}: {_first_line(exc)}") from None
     if not callable(target):
         raise ValueError(f"{spec} is not callable")
     return target
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return first if len(first) <= 200 else first[:197] + "..."
+
+
+def _raised_at(exc: BaseException) -> str:
+    """` (at FILE:LINE)`: the last frame of the traceback outside the import machinery."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "importlib" not in f.filename]
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 
 def _normalise_controls(rule: Rule) -> Rule:

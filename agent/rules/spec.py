@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent.model import Severity
+from agent.yamlsafe import TextFloat
 
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_]*(\.[a-z0-9][a-z0-9_]*)+$")
 PARAM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -45,10 +46,18 @@ class Rule(BaseModel):
         """The line of one key of this rule in its file (the rule's own line if unknown)."""
         return self.lines.get(key, self.line)
 
+    @field_validator("controls", mode="before")
+    @classmethod
+    def _controls_as_written(cls, value: object) -> object:
+        """`controls: [5.10]` unquoted is read as a number: take the text as written (A.5.10, not 5.1)."""
+        if isinstance(value, list | tuple):
+            return tuple(v.source_text if isinstance(v, TextFloat) else v for v in value)
+        return value
+
     @field_validator("id")
     @classmethod
     def _id(cls, value: str) -> str:
-        if not RULE_ID.match(value):
+        if not RULE_ID.fullmatch(value):
             raise ValueError("expected a dotted lower-case id such as aws.s3.bucket_versioning_enabled")
         return value
 

@@ -48,12 +48,18 @@ class MessageTemplate:
                     except JMESPathError as exc:
                         raise ValueError(f"invalid JMESPath placeholder {{{expr}}}: "
                                          f"{str(exc).splitlines()[0]}") from None
+                    except RecursionError:
+                        raise ValueError(f"placeholder at position {i} is nested too deeply") from None
                 i = end + 1
                 continue
             literal.append(ch)
             i += 1
         if literal:
             self.parts.append(("text", "".join(literal)))
+
+    def expressions(self) -> list[Any]:
+        """The compiled JMESPath expressions of the placeholders."""
+        return [value for kind, value in self.parts if kind == "expr"]
 
     def render(self, envelope: dict[str, Any], data: Any, options: jmespath.Options | None = None) -> str:
         out: list[str] = []
@@ -66,7 +72,7 @@ class MessageTemplate:
             else:
                 try:
                     item = value.search(data, options=options)
-                except JMESPathError:
+                except Exception:  # a message never fails a finding: the value shows as `-`
                     item = None
             out.append(_render_value(item))
         return "".join(out)

@@ -97,3 +97,41 @@ def test_union_errors_are_one_readable_line(tmp_path: Path) -> None:
     err = error_for(tmp_path, "sources:\n  - name: a\n    type: aws\n    accounts: everything\n")
     assert err.field == "sources[0].accounts" and "literal" not in str(err)
     assert "'current'" in str(err) and "everything" in str(err)
+
+
+# --- issue 9, point 6: hostile values in annexa.yaml ----------------------------------------------------
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("mysql://u@h/db", "unsupported database 'mysql'"),
+    ("postgresql+asyncpg://u@h/db", "unsupported driver 'postgresql+asyncpg'"),
+    ("postgresql://[::1", "not a database URL"),
+    ("garbage", "not a database URL"),
+])
+def test_store_url_is_checked_when_the_config_loads(tmp_path: Path, url: str, words: str) -> None:
+    err = error_for(tmp_path, f"store:\n  url: '{url}'\n")
+    assert (err.line, err.field) == (2, "store.url") and words in err.detail
+
+
+def test_env_store_url_is_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANNEXA_STORE_URL", "postgresql://[::1")
+    err = error_for(tmp_path, "sources: []\n")
+    assert err.file == "ANNEXA_STORE_URL" and "not a database URL" in err.detail
+
+
+@pytest.mark.parametrize(("text", "field", "words"), [
+    ("metrics:\n  listen: 'h:" + "9" * 5000 + "'\n", "metrics.listen", "expected HOST:PORT"),
+    ("metrics:\n  listen: 'h:\u00b2'\n", "metrics.listen", "expected HOST:PORT"),
+    ("sources:\n  - {name: kit, type: testkit, world: w, max_concurrency: " + "9" * 30 + "}\n", None, "out of range"),
+    ("sources:\n  - {name: \"kit\\n\", type: testkit, world: w}\n", "sources[0].name", "expected letters"),
+    ("soa: 5.10\n", "soa", "got 5.10"),
+    ("identity:\n  aliases: {a: " + "[" * 100 + "]" * 100 + "}\n", None, "deeper than"),
+    ("? [a]\n: 1\n", None, "key must be plain text"),
+])
+def test_hostile_values_are_one_clear_error(tmp_path: Path, text: str, field: str | None, words: str) -> None:
+    from agent.errors import InputError
+
+    with pytest.raises(InputError) as info:  # a ConfigError, or the YAML loader's InputError
+        load_config(write(tmp_path, text))
+    err = info.value
+    assert err.field == field and words in err.detail and err.line is not None
+    assert len(str(err)) < 300

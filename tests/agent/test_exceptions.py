@@ -208,3 +208,30 @@ def test_runs_apply_acceptances_until_they_expire(tmp_path: Path, world: World, 
     docs = {(d["rule"], d["resource"]["id"]): d for d in _run(cfg, monkeypatch, "2027-01-01T00:00:00Z")}
     legacy = docs[("testkit.widget.encrypted", "w-legacy-1")]
     assert legacy["status"] == "fail" and legacy["exception"] is None and "excepted" not in legacy["message"]
+
+
+# --- issue 9, point 6: dates out of range were exit 70 ----------------------------------------------
+
+@pytest.mark.parametrize(("expires", "words"), [
+    ("9999-12-31", "9999-12-31 is out of range"),
+    ("'9999-12-31'", "9999-12-31 is out of range"),
+    ("'9999-12-31T23:59:59-05:00'", "is out of range"),
+    ("'0001-01-01T00:00:00+05:00'", "is out of range"),
+    ("2026-02-30", "invalid date '2026-02-30'"),
+    ("'2026-02-30'", "must be a date"),
+    ("99999999999999999999999", "out of range"),
+    ("5.10", "must be a date"),
+])
+def test_expiry_out_of_range_is_an_input_error(expires: str, words: str) -> None:
+    with pytest.raises(InputError) as info:
+        one(doc(entry(expires=expires)))
+    assert words in info.value.detail and info.value.line is not None
+
+
+def test_the_last_representable_day_before_9999_12_31_is_fine() -> None:
+    assert one(doc(entry(expires="9999-12-30"))).expires == datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def test_text_fields_keep_numbers_as_written() -> None:
+    text = doc(entry()).replace("owner: alice@acme.com", "owner: 5.10")
+    assert one(text).owner == "5.10"

@@ -144,3 +144,54 @@ def test_verify_detects_a_missing_evidence_file(store: EvidenceStore, policy: Pa
     store.blobs.path_of(row["blob"]).unlink()  # type: ignore[attr-defined]
     report = verify_store(store)
     assert report.problems == [f"evidence blob {row['blob']} is missing"]
+
+
+# --- issue 9, point 6: --valid-for 9000y, odd file names and ids were exit 70 ------------------------
+
+@pytest.mark.parametrize("text", ["9000y", "36501d", "1300m", "1" + "0" * 30 + "d", "9" * 5000 + "d", "5d6"])
+def test_durations_are_bounded(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+    assert parse_duration("100y") == timedelta(days=36500)
+
+
+def test_a_non_utf8_or_control_character_file_name_is_refused_before_writing(
+        store: EvidenceStore, tmp_path: Path) -> None:
+    import os
+
+    for raw in (b"\xff\xfe.pdf", b"line\nbreak.pdf", b"esc\x1b[31m.pdf"):
+        path = Path(os.fsdecode(os.fsencode(str(tmp_path)) + b"/" + raw))
+        path.write_bytes(b"content")
+        with pytest.raises(InputError, match="rename the file"):
+            add_evidence(store, "A.5.1", path)
+    assert manual_evidence_rows(store, include_removed=True) == []
+    assert not any(p.is_file() for p in (tmp_path / "evidence").rglob("*"))
+
+
+@pytest.mark.parametrize(("option", "value", "words"), [
+    ("note", "a\x00b", "control character"),
+    ("note", "\udcff", "not valid UTF-8"),
+    ("uploaded_by", "x" * 201, "at most 200"),
+    ("uploaded_by", "bob\n", "control character"),
+])
+def test_text_options_are_checked_before_writing(store: EvidenceStore, policy: Path, option: str, value: str,
+                                                 words: str) -> None:
+    with pytest.raises(InputError, match=words):
+        add_evidence(store, "A.5.1", policy, **{option: value})  # type: ignore[arg-type]
+    assert manual_evidence_rows(store, include_removed=True) == []
+
+
+def test_fifo_and_devices_are_not_evidence_files(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.pdf"
+    os.mkfifo(fifo)
+    for target in (fifo, Path("/dev/zero")):
+        with pytest.raises(InputError, match=r"not a regular file|empty"):
+            read_evidence_file(target)
+
+
+def test_out_of_range_ids_are_unknown(store: EvidenceStore) -> None:
+    for bad in (0, -5, 2**31, 10**30):
+        with pytest.raises(AnnexaError, match="no manual evidence"):
+            remove_evidence(store, bad)

@@ -164,3 +164,55 @@ def test_memory_stays_bounded_with_many_resources(tmp_path: Path) -> None:
         peaks.append(probe["peak"])
     # Holding every resource or finding would add well over 1 KB per extra resource (3,000 more).
     assert peaks[1] - peaks[0] < 1_000_000, f"peaks {peaks}"
+
+
+FAILING_RULES = """\
+provider: testkit
+rules:
+  - id: testkit.widget.name_matches_pattern
+    title: Widget names follow their declared pattern
+    resource: testkit.widget
+    severity: low
+    controls: [A.5.9]
+    assert: "regex_match(name, pattern)"
+    message: "Widget {name} does not match {pattern}"
+    guidance: Consistent names make the inventory readable.
+    remediation: Rename the widget.
+"""
+PYTHON_RULE = """\
+  - id: testkit.account.{name}
+    title: A Python rule with a bug
+    kind: python
+    function: tests.support.bad_rules:{name}
+    resources: [testkit.account]
+    severity: high
+    controls: [A.5.18]
+    message: "m"
+    guidance: Access ends with employment.
+    remediation: Disable the account.
+"""
+
+
+def test_a_rule_that_raises_gives_error_findings_for_that_rule_only(tmp_path: Path, hr_idp) -> None:
+    """Issue 9, point 3: a raising rule aborted the whole run (exit 70) and left it `running`."""
+    hr, idp = hr_idp
+    idp.add("testkit.widget", "w1", {"name": "w1", "pattern": "(", "encryption": {"enabled": True}})
+    idp.add("testkit.widget", "w2", {"name": "w2", "pattern": "^w", "encryption": {"enabled": False}})
+    pack = tmp_path / "failing" / "rules.yaml"
+    pack.parent.mkdir()
+    pack.write_text(FAILING_RULES + "".join(PYTHON_RULE.format(name=n) for n in ("raises", "exits", "returns_garbage")))
+    config = load_config(two_source_config(tmp_path, hr, idp))
+    store = EvidenceStore.open(config.store_url, config.evidence_dir)
+    rules = RuleSet(load_rules([SUPPORT / "rules", pack.parent], known_types=set(known_resource_types())))
+    result = Runner(config, store, rules).run(select_sources(config, None, None))
+    assert result.status == "complete" and store.runs()[0]["status"] == "complete"
+    found = {(f["rule_id"], f["resource_id"], f["source"]): f for f in store.current_findings()}
+    pattern = {k[1]: v["status"] for k, v in found.items() if k[0] == "testkit.widget.name_matches_pattern"}
+    assert pattern == {"w1": "error", "w2": "pass"}
+    for name in ("raises", "exits", "returns_garbage"):
+        errors = [f for k, f in found.items() if k[0] == f"testkit.account.{name}"]
+        assert {f["source"] for f in errors} == {"hr", "idp"} and {f["status"] for f in errors} == {"error"}
+    # the other rules still judged every resource
+    assert found[("testkit.widget.encrypted", "w2", "idp")]["status"] == "fail"
+    assert found[("testkit.account.leaver_removed", "u1", "idp")]["status"] == "fail"
+    assert verify_store(store).ok

@@ -164,3 +164,40 @@ def test_csv_and_xlsx_hold_the_same_cells(tmp_path: Path) -> None:
     a74 = next(r for r in table if r[0] == "A.7.4")
     assert a74[SOA_COLUMNS.index("applicable")] == "no"
     assert isinstance(ws.cell(row=2, column=SOA_COLUMNS.index("rules") + 1).value, int)
+
+
+# --- issue 9, point 5: an unquoted `5.10:` was the float 5.1 -----------------------------------------
+
+@pytest.mark.parametrize("written", ["5.10", "5.20", "5.30", "8.10", "8.20", "8.30"])
+def test_unquoted_two_digit_ids_mean_the_control_written(written: str) -> None:
+    soa = parse(f"controls:\n  {written}: {{applicable: false, justification: Not used here}}\n")
+    assert soa[f"A.{written}"].applicable is False
+    assert soa[f"A.{written[:-1]}"].applicable is True  # A.5.1, A.5.2 ... untouched
+
+
+def test_unquoted_ids_and_their_prefix_ids_are_different_controls() -> None:
+    soa = parse("controls:\n  5.1: {owner: CISO}\n  5.10: {owner: Legal}\n  A.8.1: {owner: IT}\n  8.10: {owner: Ops}\n")
+    assert soa["A.5.1"].owner == "CISO" and soa["A.5.10"].owner == "Legal"
+    assert soa["A.8.1"].owner == "IT" and soa["A.8.10"].owner == "Ops"
+
+
+def test_validate_catches_a_control_listed_unquoted_and_quoted() -> None:
+    """Accepted before (8.10 was read as 8.1, a different control from A.8.10): now a duplicate."""
+    err = error_of("controls:\n  8.10: {owner: Ops}\n  A.8.10: {owner: IT}\n")
+    assert err.line == 3 and "A.8.10 is listed twice" in err.detail
+
+
+def test_numbers_as_text_values_keep_their_digits() -> None:
+    soa = parse("controls:\n  A.5.1: {owner: 5.10}\n")
+    assert soa["A.5.1"].owner == "5.10"
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("controls:\n  ? [5, 1]\n  : {}\n", "key must be plain text"),
+    ("controls:\n  A.5.1: {owner: " + "9" * 5000 + "}\n", "out of range"),
+    ("controls: " + "[" * 200 + "]" * 200 + "\n", "deeper than"),
+    ("controls:\n  on: {}\n", "not a control id 'on'"),
+])
+def test_hostile_soa_documents_are_input_errors(text: str, words: str) -> None:
+    err = error_of(text)
+    assert words in err.detail and err.line is not None

@@ -151,3 +151,68 @@ def test_unknown_if_turns_an_unprovable_failure_into_error_but_keeps_a_proven_pa
     unknown = evaluate(r, widget({"own": False, "account_error": "AccessDenied"}))
     assert unknown.status is Status.ERROR and unknown.message == "w1: account setting unreadable (AccessDenied)"
     assert evaluate(r, widget({"own": False, "account": False})).status is Status.FAIL
+
+
+# --- issue 9, point 3: a rule that raises gives `error` for that rule and resource only -----------------
+
+def test_a_bad_pattern_from_the_data_is_an_error_for_that_resource_only() -> None:
+    rs = RuleSet([rule(**{"assert": "regex_match(name, pattern)"}), rule(id="t.r.ok")], now=NOW)
+    bad = rs.evaluate(widget({"name": "w1", "pattern": "(", "enabled": True}))
+    good = rs.evaluate(widget({"name": "w1", "pattern": "^w", "enabled": True}, id="w2"))
+    assert {c.id: e.status for c, e in bad} == {"t.r.x": Status.ERROR, "t.r.ok": Status.PASS}
+    assert "`assert` could not be evaluated: error: missing ), unterminated subpattern" in dict(
+        (c.id, e.message) for c, e in bad)["t.r.x"]
+    assert {c.id: e.status for c, e in good} == {"t.r.x": Status.PASS, "t.r.ok": Status.PASS}
+
+
+def test_a_bad_pattern_in_where_or_message_does_not_escape() -> None:
+    r = rule(where="regex_match(name, pattern)", message="{regex_match(name, pattern)} failed",
+             **{"assert": "enabled"})
+    ev = evaluate(r, widget({"name": "w1", "pattern": "[", "enabled": False}))
+    assert ev.status is Status.ERROR and "`where` could not be evaluated" in ev.message
+    r = rule(message="{regex_match(name, pattern)} failed", **{"assert": "enabled"})
+    ev = evaluate(r, widget({"name": "w1", "pattern": "[", "enabled": False}))
+    assert ev.status is Status.FAIL and ev.message == "- failed"
+
+
+def test_a_custom_function_raising_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jmespath
+    from jmespath import functions
+
+    from agent.rules import engine
+    from agent.rules.functions import AnnexaFunctions
+
+    class Broken(AnnexaFunctions):
+        @functions.signature({"types": ["string", "null"]})
+        def _func_lower(self, value: str | None) -> str | None:
+            raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(engine, "jmespath_options", lambda now: jmespath.Options(custom_functions=Broken(now)))
+    for where in (None, "lower(name) == 'w1'"):
+        r = rule(where=where, **{"assert": "lower(name) == 'w1'"})
+        ev = evaluate(r, widget({"name": "W1"}))
+        assert ev.status is Status.ERROR and "TypeError: unsupported operand" in ev.message
+
+
+@pytest.mark.parametrize("value", [1e20, -1e20, 1e300])
+def test_times_out_of_range_are_not_times(value: float) -> None:
+    ev = evaluate(rule(where="days_since(created) > `1`", **{"assert": "enabled"}), widget({"created": value}))
+    assert ev is None
+
+
+@pytest.mark.parametrize(("function", "words"), [
+    ("raises", "rule raised KeyError: 'email'"),
+    ("exits", "rule raised SystemExit: 0"),
+    ("returns_garbage", "rule returned a dict instead of an Evaluation"),
+])
+def test_a_python_rule_that_fails_raises_python_rule_failed(function: str, words: str) -> None:
+    from agent.rules.engine import PythonRuleFailed
+
+    r = Rule.model_validate({
+        "id": "t.bad", "title": "Bad rule", "kind": "python", "function": f"tests.support.bad_rules:{function}",
+        "resources": ["testkit.account"], "severity": "high", "controls": ["A.5.18"],
+        "message": "m", "guidance": "Access ends with employment.", "remediation": "Disable."})
+    rs = RuleSet([r], now=NOW)
+    accounts = [Resource("testkit.account", "a1", "alice", {"email": "a@x"}, source="idp")]
+    with pytest.raises(PythonRuleFailed, match=words):
+        rs.evaluate_python(rs.python[0], {"testkit.account": accounts})

@@ -93,3 +93,85 @@ def test_every_builtin_rule_pack_is_valid() -> None:
     assert len(ids) == len(set(ids))
     for r in rules:
         assert r.id.startswith(r.provider + "."), f"{r.id} should start with its provider {r.provider}"
+
+
+# --- issue 9, point 3: regexes and Python rule modules are checked when rules load ---------------------
+
+@pytest.mark.parametrize(("old", "new", "field"), [
+    ('assert: "encryption.enabled"', "assert: \"regex_match(name, '(')\"", "assert"),
+    ('assert: "encryption.enabled"', "assert: \"length(tags[?regex_match(@, '[a-')]) == `0`\"", "assert"),
+    ('assert: "encryption.enabled"', 'assert: "regex_match(name, `\\"*x\\"`)"', "assert"),
+    ('    assert: "encryption.enabled"\n', "    where: \"regex_match(kind, '(?P<x')\"\n    assert: \"a\"\n", "where"),
+    ('message: "Widget {name} is not encrypted"', "message: \"Widget {regex_match(name, '+')} bad\"", "message"),
+])
+def test_an_invalid_regex_literal_is_a_rule_error_with_line_and_field(tmp_path: Path, old: str, new: str,
+                                                                     field: str) -> None:
+    text = GOOD.replace(old, new)
+    assert text != GOOD
+    with pytest.raises(RuleError) as info:
+        load(write(tmp_path, text))
+    err = info.value
+    assert err.field == field and "invalid regular expression" in err.detail
+    assert err.line == next(i for i, line in enumerate(text.splitlines(), 1) if line.strip().startswith(f"{field}:"))
+
+
+def test_valid_regex_literals_and_data_patterns_load(tmp_path: Path) -> None:
+    text = GOOD.replace('assert: "encryption.enabled"', "assert: \"regex_match(name, '^w[0-9]+$') || "
+                                                       "regex_match(name, pattern)\"")
+    assert load(write(tmp_path, text))[0].assert_.startswith("regex_match")
+
+
+def test_a_deeply_nested_expression_is_a_rule_error(tmp_path: Path) -> None:
+    deep = "(" * 3000 + "a" + ")" * 3000
+    with pytest.raises(RuleError, match="nested too deeply") as info:
+        load(write(tmp_path, GOOD.replace('assert: "encryption.enabled"', f'assert: "{deep}"')))
+    assert info.value.line == 8
+    deep = "!" * 150 + "a"
+    with pytest.raises(RuleError, match="nested more than"):
+        load(write(tmp_path, GOOD.replace('assert: "encryption.enabled"', f'assert: "{deep}"')))
+
+
+def test_unquoted_control_ids_in_rules_mean_the_control_written(tmp_path: Path) -> None:
+    rules = load(write(tmp_path, GOOD.replace('[A.8.24, "5.15"]', "[5.10, 8.30]")))
+    assert rules[0].controls == ("A.5.10", "A.8.30")
+
+
+PYTHON_RULE = """\
+provider: testkit
+rules:
+  - id: testkit.account.module_{name}
+    title: A Python rule
+    kind: python
+    function: {module}:check
+    resources: [testkit.person, testkit.account]
+    severity: high
+    controls: [A.5.18]
+    message: "m"
+    guidance: Access ends with employment.
+    remediation: Disable the account.
+"""
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ("import sys\nsys.exit(0)\n", "called sys.exit(0)"),
+    ("raise SystemExit('bye')\n", "called sys.exit('bye')"),
+    ("x = 1\nraise RuntimeError('no database')\n", "raised RuntimeError: no database"),
+    ("import no_such_package_here\n", "no module named 'no_such_package_here'"),
+    ("def check(): pass\nraise KeyboardInterrupt if False else GeneratorExit()\n", "raised GeneratorExit"),
+    ("def chek(resources, ctx): return []\n", "has no attribute 'check'"),
+    ("check = 5\n", "is not callable"),
+    ("def check(:\n", "raised SyntaxError"),
+])
+def test_a_python_rule_module_that_fails_to_import_is_a_rule_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   body: str, words: str) -> None:
+    name = f"rulemod_{abs(hash(body)) % 10**8}"
+    (tmp_path / f"{name}.py").write_text(body)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pack = write(tmp_path, PYTHON_RULE.format(name=name, module=name))
+    with pytest.raises(RuleError) as info:
+        load(pack)
+    err = info.value
+    assert err.file == str(pack) and err.line == 6 and err.field == "function"
+    assert f"cannot load function '{name}:check'" in err.detail and words in err.detail
+    if "raised RuntimeError" in words:
+        assert f"(at {tmp_path / name}.py:2)" in err.detail

@@ -121,3 +121,25 @@ def test_config_file_carries_parameters(tmp_path: Path) -> None:
     assert config.param_resolver().for_rule(rule(), "w") == {"min_reviews": 4}
     assert config.configured_params() == [("rules.params", {"min_reviews": 2}),
                                           ("sources[0].params", {"min_reviews": 4})]
+
+
+def test_rule_files_naming_an_undeclared_parameter_are_refused(tmp_path: Path) -> None:
+    from agent.errors import RuleError
+    from agent.rules.loader import load_rules
+
+    pack = tmp_path / "p.yaml"
+    pack.write_text("""rules:
+  - id: t.r.reviews
+    title: Enough reviews
+    resource: testkit.widget
+    severity: low
+    controls: [A.8.32]
+    params: {min_reviews: 1}
+    assert: "reviews >= param('min_reveiws')"
+    message: "{name} lacks reviews"
+    guidance: Some guidance text.
+    remediation: Fix it.
+""", encoding="utf-8")
+    with pytest.raises(RuleError, match="min_reveiws") as err:
+        load_rules([pack], builtin=False)
+    assert err.value.line == 8
