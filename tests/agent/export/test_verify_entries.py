@@ -179,7 +179,8 @@ def test_a_manifest_that_really_inflates_past_its_cap_is_refused(small: Path, tm
 def test_an_anchor_bundle_is_read_within_the_same_caps(small: Path, tmp_path: Path) -> None:
     bomb = rewrite(small, tmp_path / "bomb.zip")
     _declare_size(bomb, mf.MANIFEST, 3 << 30)
-    proc = main("verify", "--store", "--anchor", str(bomb))
+    (tmp_path / "annexa.yaml").write_text(f"store:\n  url: sqlite:///{tmp_path / 'annexa.db'}\n")
+    proc = main("--config", str(tmp_path / "annexa.yaml"), "verify", "--store", "--anchor", str(bomb))
     assert proc.returncode == 2 and "neither a sha256: hash nor an export bundle" in proc.stderr
 
 
