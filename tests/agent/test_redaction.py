@@ -111,5 +111,5 @@ def test_configured_in_annexa_yaml_and_applied_by_the_runner(tmp_path: Path, wor
 
 def test_bad_redaction_config_is_one_clear_error(tmp_path: Path, world: World) -> None:
     config = write_config(tmp_path, world, extra="redaction:\n  extra_key: [pin]\n")
-    with pytest.raises(ConfigError, match="redaction.extra_key"):
+    with pytest.raises(ConfigError, match=r"redaction\.extra_key"):
         load_config(config)
