@@ -89,6 +89,13 @@ class ExportConfig(_Strict):
     signing_key_env: str | None = Field(default=None, description="env var holding an Ed25519 PEM key")
 
 
+class RedactionConfig(_Strict):
+    """Secret-looking tag/label/environment values are replaced before storage (agent/redaction.py)."""
+
+    extra_keys: list[str] = Field(default_factory=list, description="more key fragments whose values are redacted")
+    keep_keys: list[str] = Field(default_factory=list, description="key names (globs) never redacted")
+
+
 class SourceConfig(BaseModel):
     """Keys every source has. Type-specific keys are validated by the collector's own model."""
 
@@ -138,6 +145,7 @@ class _ConfigModel(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    redaction: RedactionConfig = Field(default_factory=RedactionConfig)
 
 
 @dataclass
@@ -156,6 +164,7 @@ class Config:
     rules: RulesConfig
     export: ExportConfig
     source_options: dict[str, Any] = field(default_factory=dict)
+    redaction: RedactionConfig = field(default_factory=RedactionConfig)
 
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
@@ -321,4 +330,5 @@ def load_config(path: str | Path | None = None, *, require: bool = False) -> Con
         metrics=model.metrics,
         rules=model.rules,
         export=model.export,
+        redaction=model.redaction,
     )

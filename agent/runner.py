@@ -19,6 +19,7 @@ from typing import Any
 
 from agent.config import Config, SourceConfig
 from agent.model import CollectionError, Finding, Resource, Status, canonical_json
+from agent.redaction import Redactor
 from agent.rules.engine import CompiledRule, Evaluation, PythonRuleFailed, RuleSet
 from agent.runtypes import RunInterrupted, RunObserver, SourceSummary
 from agent.store.recorder import SourceRecorder
@@ -80,6 +81,7 @@ class Runner:
         self.finding_hook = finding_hook or (lambda f: f)
         self.http_factory = http_factory or default_http_factory
         self.stop_event = stop_event or threading.Event()
+        self.redactor = Redactor.from_lists(config.redaction.extra_keys, config.redaction.keep_keys)
 
     # -- helpers ---------------------------------------------------------------------------
     def _finding(self, compiled: CompiledRule, ev: Evaluation, evidence: str | None) -> Finding:
@@ -216,6 +218,7 @@ class Runner:
 
     def _consume(self, recorder: SourceRecorder, summary: SourceSummary, resource: Resource,
                  kept: dict[str, list[Resource]]) -> None:
+        self._redact(resource)  # before anything is hashed, stored or evaluated
         raw = canonical_json(resource.evidence_document())
         # Rules judge exactly what is stored: the JSON form (times as ISO strings, no Python objects).
         resource.data = json.loads(raw)["data"]
@@ -226,6 +229,11 @@ class Runner:
             self._record(recorder, summary, self._finding(compiled, ev, digest))
         if resource.type in kept:
             kept[resource.type].append(resource)
+
+    def _redact(self, resource: Resource) -> None:
+        replaced = self.redactor.redact(resource.data)
+        if replaced:  # the count only: never the keys' values
+            log.debug("redacted %d secret-looking value(s) in %s %s", replaced, resource.type, resource.id)
 
     def _python_rules(self, sources: list[SourceConfig], summaries: dict[str, SourceSummary],
                       recorders: dict[str, SourceRecorder], kept: dict[str, list[Resource]]) -> None:
@@ -254,6 +262,7 @@ class Runner:
                 name = ev.resource.source
                 if name not in recorders:
                     continue
+                self._redact(ev.resource)
                 digest = recorders[name].store.blobs.put_json(ev.resource.evidence_document())
                 self._record(recorders[name], summaries[name], self._finding(compiled, ev, digest))
 

@@ -11,7 +11,6 @@ Controls the file does not list are applicable, with no justification, implement
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -219,7 +218,10 @@ def soa_rows(states: Sequence[ControlState],
 
 
 def export_value(value: Any) -> str | int | float:
-    """How a row value is written to CSV and XLSX (same text in both): booleans are yes/no, None is empty."""
+    """How a row value is written to CSV and XLSX (same text in both): booleans are yes/no, None is empty.
+
+    Text is made inert by the writers (agent.export.cells), so a hostile owner cannot become a formula.
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -237,7 +239,9 @@ def write_soa_csv(rows: Iterable[Mapping[str, Any]], out: Path | str | IO[str]) 
         with open(out, "w", encoding="utf-8", newline="") as fh:
             write_soa_csv(rows, fh)
         return
-    writer = csv.writer(out, lineterminator="\n")
+    from agent.export.cells import InertCsvWriter
+
+    writer = InertCsvWriter(out)
     writer.writerow(SOA_COLUMNS)
     for row in rows:
         writer.writerow([export_value(row.get(col)) for col in SOA_COLUMNS])
@@ -259,6 +263,8 @@ def write_soa_xlsx(rows: Iterable[Mapping[str, Any]], path: Path | str) -> None:
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
+    from agent.export.cells import xlsx_row
+
     wb = Workbook()
     ws = wb.active
     ws.title = "Statement of Applicability"
@@ -267,7 +273,7 @@ def write_soa_xlsx(rows: Iterable[Mapping[str, Any]], path: Path | str) -> None:
         cell.font = Font(bold=True)
     count = 0
     for row in rows:
-        ws.append([export_value(row.get(col)) for col in SOA_COLUMNS])
+        xlsx_row(ws, (export_value(row.get(col)) for col in SOA_COLUMNS))
         count += 1
     wrap = Alignment(wrap_text=True, vertical="top")
     for index, col in enumerate(SOA_COLUMNS, start=1):

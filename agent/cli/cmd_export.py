@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -58,6 +63,34 @@ def signing_key_for(app: App, sign_key: str | None):  # type: ignore[no-untyped-
     return None
 
 
+class _Terminated(BaseException):
+    """SIGTERM during an export: a BaseException, so no `except Exception` on the way swallows it."""
+
+
+class ExportInterrupted(AnnexaError):
+    def __init__(self, cause: BaseException):
+        self.exit_code = 143 if isinstance(cause, _Terminated) else 130
+        name = "SIGTERM" if isinstance(cause, _Terminated) else "SIGINT"
+        super().__init__(f"export interrupted ({name}): no bundle was written and the partial file was removed")
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While exporting, SIGTERM unwinds like Ctrl-C, so the partial zip is removed on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @click.group("export", invoke_without_command=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="The zip file to write, e.g. audit-2026.zip.")
@@ -94,9 +127,12 @@ def export(ctx: click.Context, out: Path | None, start: str | None, end: str | N
     try:
         chatty = fmt == "text" and sys.stderr.isatty()
         progress = (lambda msg: click.echo(f"  {msg}", err=True)) if chatty else None
-        result = export_bundle(store=store, catalogue=app.catalogue, rules=app.active_rules(),
-                               soa=configured_soa(app.config, app.catalogue), out=out, period=period,
-                               controls=ids, signing_key=key, progress=progress)
+        with _terminate_as_interrupt():
+            result = export_bundle(store=store, catalogue=app.catalogue, rules=app.active_rules(),
+                                   soa=configured_soa(app.config, app.catalogue), out=out, period=period,
+                                   controls=ids, signing_key=key, progress=progress)
+    except (KeyboardInterrupt, _Terminated) as exc:
+        raise ExportInterrupted(exc) from None
     finally:
         store.close()
     if fmt == "json":

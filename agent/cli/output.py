@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -34,7 +33,10 @@ def emit_json(document: Any) -> None:
 
 
 def emit_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+    """CSV on stdout; every cell is made inert for spreadsheets (agent.export.cells)."""
+    from agent.export.cells import InertCsvWriter
+
+    writer = InertCsvWriter(sys.stdout)
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_cell(row.get(c)) for c in columns])

@@ -6,6 +6,7 @@ a folder without the marker, or with anything else in it, is refused (exit 2) ra
 
 from __future__ import annotations
 
+import fnmatch
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,10 @@ SIMULATOR_NOTE = "# The SaaS sources below point at simulators that only listen 
 SOURCES = "sources"  # files of the simulated SaaS tenants (e.g. the HR roster), one folder per source
 BUNDLE = "annexa-demo-export.zip"
 
-FILES = {MARKER, CONFIG, SOA, EXCEPTIONS, DB, f"{DB}-journal", f"{DB}-wal", f"{DB}-shm", BUNDLE}
+FILES = {MARKER, CONFIG, SOA, EXCEPTIONS, DB, BUNDLE}
+# What the store and its locks create beside the database (journal, WAL, migration and source locks,
+# whatever lock files later versions add) and what an interrupted export may leave: matched by pattern.
+FILE_PATTERNS = (f"{DB}*", "*.lock", f".{BUNDLE}.*.partial")
 FOLDERS = {EVIDENCE, POLICIES, SOURCES}
 
 MARKER_TEXT = ("This folder was written by `annexa demo`. Running `annexa demo` on it again deletes and\n"
@@ -32,6 +36,18 @@ MARKER_TEXT = ("This folder was written by `annexa demo`. Running `annexa demo` 
 
 class NotADemoFolder(AnnexaError):
     """The --dir folder has content the demo did not write."""
+
+
+def _demo_entry(path: Path) -> bool:
+    """Could the demo have written this entry? (a plain file or folder of the expected kind)"""
+    if path.is_symlink():
+        return False
+    name = path.name
+    if name in FOLDERS:
+        return path.is_dir()
+    if name in FILES or any(fnmatch.fnmatchcase(name, pattern) for pattern in FILE_PATTERNS):
+        return path.is_file()
+    return False
 
 
 def prepare(folder: Path) -> None:
@@ -44,8 +60,7 @@ def prepare(folder: Path) -> None:
             raise NotADemoFolder(f"{folder}: not empty and not an annexa demo folder (it contains "
                                  f"{', '.join(entries[:3])}{', …' if len(entries) > 3 else ''}); "
                                  "choose an empty or new --dir")
-        foreign = [n for n in entries if n not in FILES | FOLDERS or (folder / n).is_symlink()
-                   or (n in FOLDERS and not (folder / n).is_dir()) or (n in FILES and (folder / n).is_dir())]
+        foreign = [n for n in entries if not _demo_entry(folder / n)]
         if foreign:
             raise NotADemoFolder(f"{folder}: contains files the demo did not write ({', '.join(foreign[:3])}); "
                                  "move them away or choose another --dir")

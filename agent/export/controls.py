@@ -8,7 +8,6 @@ keys and evidence digests (needed to de-duplicate) plus capped lists for the HTM
 
 from __future__ import annotations
 
-import csv
 import heapq
 import io
 import logging
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from agent.export.cells import InertCsvWriter
 from agent.export.history import (
     STATUS_ORDER,
     RunIndex,
@@ -155,11 +155,11 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
 
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b")  # noqa: SIM115 (closed below)
     pop_text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
-    population = csv.writer(pop_text, lineterminator="\n")
+    population = InertCsvWriter(pop_text)
     population.writerow(POPULATION_COLUMNS)
     try:
         with writer.open_text(f"{folder}/findings.csv") as fh:
-            rows_out = csv.writer(fh, lineterminator="\n")
+            rows_out = InertCsvWriter(fh)
             rows_out.writerow(FINDING_COLUMNS)
             current: _Resource | None = None
             current_key: tuple[str, str, str] | None = None

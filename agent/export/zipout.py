@@ -1,12 +1,15 @@
 """Writing the bundle zip: every entry is hashed while it is written, nothing is held whole in memory.
 
-The zip is built in a hidden temporary file next to the destination and moved into place only when
-complete, so a failed or empty export never leaves a zip behind.
+The zip is built in a hidden temporary file next to the destination (`.<name>.<random>.partial`) and
+moved into place only when complete, so a failed or empty export never leaves a zip behind. The
+writer holds a lock on that file; the next export removes any partial file nobody holds (left by a
+process that was killed), so none accumulate.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
 import os
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 CHUNK = 1 << 16
+PARTIAL = ".partial"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +59,12 @@ class BundleWriter:
     def __init__(self, out: Path, when: datetime):
         self.out = Path(out)
         self.date_time = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
-        fd, tmp = tempfile.mkstemp(dir=self.out.parent, prefix=f".{self.out.name}.", suffix=".partial")
-        os.close(fd)
+        remove_stale_partials(self.out)
+        fd, tmp = tempfile.mkstemp(dir=self.out.parent, prefix=f".{self.out.name}.", suffix=PARTIAL)
         self.tmp = Path(tmp)
-        self.zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._fh = os.fdopen(fd, "w+b")
+        _lock(self._fh)  # held until the zip is renamed or removed: marks the file as in use
+        self.zip = zipfile.ZipFile(self._fh, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
         self.files: list[FileEntry] = []
         self._names: set[str] = set()
 
@@ -110,12 +116,48 @@ class BundleWriter:
         """Close the zip and move it to its destination (atomic rename)."""
         self.zip.comment = comment
         self.zip.close()
+        self._fh.flush()
         os.replace(self.tmp, self.out)
+        self._fh.close()
 
     def abort(self) -> None:
+        """Remove the partial file (an exception, Ctrl-C or SIGTERM during the export)."""
+        self.tmp.unlink(missing_ok=True)
         with contextlib.suppress(Exception):
             self.zip.close()
-        self.tmp.unlink(missing_ok=True)
+        with contextlib.suppress(Exception):
+            self._fh.close()
+
+
+def _lock(fh: IO[bytes]) -> bool:
+    """Take an exclusive, non-blocking lock on an open file; False when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: no lock, and stale files are left alone
+        return False
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale_partials(out: Path) -> list[Path]:
+    """Remove partial files of `out` left by an export that was killed (SIGKILL, power loss).
+
+    A writing export holds a lock on its partial file; one that nobody holds is stale. A concurrent
+    export of the same name keeps its file.
+    """
+    removed = []
+    for path in Path(out).parent.glob(f".{glob.escape(Path(out).name)}.*{PARTIAL}"):
+        try:
+            with path.open("rb") as fh:
+                if _lock(fh):
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+        except OSError:
+            continue
+    return removed
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -169,3 +169,14 @@ def test_risk_acceptance_makes_a_finding_excepted(demo: Demo) -> None:
     findings = _findings(demo, "findings", "--config", str(demo.config), "--status", "excepted", "--format", "json")
     assert [f["resource"]["name"] for f in findings] == ["legacy-reporting-db"]
     assert findings[0]["rule"] == "aws.rds.instance_storage_encrypted"
+
+
+def test_running_the_demo_again_on_its_folder_rebuilds_it(demo: Demo) -> None:
+    """Last in this module: it rebuilds the shared folder. The store's lock files are the demo's own."""
+    locks = sorted(p.name for p in demo.folder.iterdir() if p.name.endswith(".lock"))
+    assert locks, "the first run left no lock files: nothing to show here"
+    again = annexa("demo", "--dir", str(demo.folder), cwd=demo.elsewhere)
+    assert again.returncode == 0, again.stderr[-3000:]
+    runs = json.loads(annexa("--config", str(demo.config), "runs", "--format", "json", cwd=demo.elsewhere).stdout)
+    assert len(runs) == 2  # a fresh store, not the first demo's runs plus the second's
+    assert annexa("--config", str(demo.config), "verify", "--store", cwd=demo.elsewhere).returncode == 0

@@ -163,3 +163,26 @@ def test_sandbox_resolves_loopback_only() -> None:
         assert socket.getaddrinfo("127.0.0.1", 80)
         with pytest.raises(OfflineError):
             socket.getaddrinfo("example.com", 443)
+
+
+def test_prepare_clears_the_stores_own_lock_and_journal_files(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    demo_folder.prepare(folder)
+    for name in ("annexa.db", "annexa.db-wal", "annexa.db-shm", "annexa.db.migrate.lock", "annexa.db.demo-aws.lock",
+                 "annexa.db.run.lock", "sources.lock", ".annexa-demo-export.zip.k3j2.partial"):
+        (folder / name).write_text("x")
+    demo_folder.prepare(folder)
+    assert sorted(p.name for p in folder.iterdir()) == [demo_folder.MARKER]
+
+
+def test_prepare_still_refuses_look_alikes_it_did_not_write(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    demo_folder.prepare(folder)
+    (folder / "annexa.db.lock").mkdir()  # a folder where the demo only writes files
+    with pytest.raises(demo_folder.NotADemoFolder, match=r"annexa\.db\.lock"):
+        demo_folder.prepare(folder)
+    (folder / "annexa.db.lock").rmdir()
+    (folder / "secrets.lock").symlink_to(tmp_path)
+    with pytest.raises(demo_folder.NotADemoFolder, match=r"secrets\.lock"):
+        demo_folder.prepare(folder)
+    assert (folder / "secrets.lock").is_symlink()

@@ -69,7 +69,12 @@ def test_export_sign_and_verify_end_to_end(history: History, tmp_path: Path) -> 
     assert ok.stdout.startswith(f"bundle OK: {out}: ") and "signature: valid" in ok.stdout
     unchecked = annexa("verify", str(out), "--format", "json")
     doc = json.loads(unchecked.stdout)
-    assert unchecked.returncode == 0 and doc["ok"] is True and doc["signature"] == "unchecked"
+    # a signed bundle checked without its key is not "verified": exit 2 unless the skip is explicit
+    assert unchecked.returncode == 2 and doc["ok"] is False and doc["signature"] == "unchecked"
+    assert doc["hashes_ok"] is True and "--public-key" in doc["error"]
+    skipped = annexa("verify", str(out), "--skip-signature")
+    assert skipped.returncode == 0, skipped.stderr
+    assert "signature: present but NOT checked (--skip-signature)" in skipped.stdout
 
     name = "controls/A.8.24/findings.csv"
     bad = rewrite(out, tmp_path / "bad.zip", change={name: flip(read(out, name), 5)})
