@@ -68,6 +68,7 @@ class OktaTenant:
     logs: list[dict[str, Any]] = field(default_factory=list)
     forbidden: list[str] = field(default_factory=list)  # path regexes answered 403 E0000006
     limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    rate_window: float = 60.0  # seconds per rate-limit window (Okta: one minute)
 
     def __post_init__(self) -> None:
         if not self.user_types:
@@ -227,8 +228,8 @@ class OktaTenant:
         """A System Log event; `actor` is a user id of this tenant (or a login for an unknown actor)."""
         published = self.now - timedelta(minutes=minutes_ago)
         user = self.users.get(actor)
-        uuid = okta_id("", event_type, actor, minutes_ago, len(self.logs))
-        uuid = f"{uuid[:8]}-{uuid[8:12]}-11ef-8478-{hashlib.sha1(uuid.encode()).hexdigest()[:12]}".lower()
+        digest = hashlib.sha1(f"{event_type}:{actor}:{minutes_ago}:{len(self.logs)}".encode()).hexdigest()
+        uuid = f"{digest[:8]}-{digest[8:12]}-11ef-{digest[12:16]}-{digest[16:28]}"
         self.logs.append({
             "actor": {"id": actor, "type": "User", "alternateId": user["profile"]["login"] if user else actor,
                       "displayName": f"{user['profile']['firstName']} {user['profile']['lastName']}" if user

@@ -29,24 +29,26 @@ Handler = Callable[[Request], Reply]
 
 
 class _Buckets:
-    """Okta's fixed one-minute windows per endpoint family."""
+    """Okta's fixed windows (one minute) per endpoint family; the reset is the window's end, in epoch seconds."""
 
-    def __init__(self, limits: dict[str, int]):
+    def __init__(self, limits: dict[str, int], window: float):
         self.limits = limits
+        self.window = window
         self.lock = threading.Lock()
         self.counts: dict[str, tuple[int, int]] = {}
 
     def take(self, bucket: str) -> tuple[bool, dict[str, str]]:
         limit = self.limits.get(bucket, 600)
         with self.lock:
-            minute = int(time.time() // 60)
-            start, used = self.counts.get(bucket, (minute, 0))
-            if start != minute:
-                start, used = minute, 0
+            current = int(time.time() // self.window)
+            start, used = self.counts.get(bucket, (current, 0))
+            if start != current:
+                start, used = current, 0
             used += 1
             self.counts[bucket] = (start, used)
+        reset = -(-((start + 1) * self.window) // 1)  # the window's end, rounded up to whole seconds
         headers = {"X-Rate-Limit-Limit": str(limit), "X-Rate-Limit-Remaining": str(max(0, limit - used)),
-                   "X-Rate-Limit-Reset": str((start + 1) * 60)}
+                   "X-Rate-Limit-Reset": str(int(reset))}
         return used <= limit, headers
 
 
@@ -60,7 +62,7 @@ def bucket_of(path: str) -> str:
 
 
 def register(api: FakeApi, t: OktaTenant) -> None:
-    buckets = _Buckets(t.limits)
+    buckets = _Buckets(t.limits, t.rate_window)
 
     def guard(handler: Handler) -> Handler:
         def wrapped(req: Request) -> Reply:
