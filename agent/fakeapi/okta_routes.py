@@ -31,22 +31,21 @@ Handler = Callable[[Request], Reply]
 class _Buckets:
     """Okta's fixed windows (one minute) per endpoint family; the reset is the window's end, in epoch seconds."""
 
-    def __init__(self, limits: dict[str, int], window: float):
-        self.limits = limits
-        self.window = window
+    def __init__(self, tenant: OktaTenant):
+        self.tenant = tenant  # limits and window are read live, so a test may change them
         self.lock = threading.Lock()
         self.counts: dict[str, tuple[int, int]] = {}
 
     def take(self, bucket: str) -> tuple[bool, dict[str, str]]:
-        limit = self.limits.get(bucket, 600)
+        limit, window = self.tenant.limits.get(bucket, 600), self.tenant.rate_window
         with self.lock:
-            current = int(time.time() // self.window)
+            current = int(time.time() // window)
             start, used = self.counts.get(bucket, (current, 0))
             if start != current:
                 start, used = current, 0
             used += 1
             self.counts[bucket] = (start, used)
-        reset = -(-((start + 1) * self.window) // 1)  # the window's end, rounded up to whole seconds
+        reset = -(-((start + 1) * window) // 1)  # the window's end, rounded up to whole seconds
         headers = {"X-Rate-Limit-Limit": str(limit), "X-Rate-Limit-Remaining": str(max(0, limit - used)),
                    "X-Rate-Limit-Reset": str(int(reset))}
         return used <= limit, headers
@@ -62,7 +61,7 @@ def bucket_of(path: str) -> str:
 
 
 def register(api: FakeApi, t: OktaTenant) -> None:
-    buckets = _Buckets(t.limits, t.rate_window)
+    buckets = _Buckets(t)
 
     def guard(handler: Handler) -> Handler:
         def wrapped(req: Request) -> Reply:

@@ -131,6 +131,8 @@ def test_unreadable_roles_make_admin_rules_errors(org: OktaOrg, people: dict[str
     assert run.status("okta.user.admin_factor_enrolled", dave) == "error"
     assert run.status("okta.user.admin_factor_enrolled", org.user_url(people["alice"])) == "pass"
     assert any(e.resource_type == "okta.admin_role" and "E0000006" in e.message for e in run.errors)
+    # a suspended user whose roles could not be read is not proven role-free
+    assert run.status("okta.user.inactive_without_admin_roles", org.user_url(people["grace"])) == "error"
 
 
 def test_authentication_policies_decide_when_the_session_policy_does_not(org: OktaOrg) -> None:
