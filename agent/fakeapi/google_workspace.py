@@ -59,6 +59,7 @@ class WorkspaceTenant:
     delegation: dict[str, tuple[str, ...]] = field(default_factory=dict)      # client_id -> granted scopes
     client_ids: dict[str, str] = field(default_factory=dict)                  # client_email -> client_id
     issued: dict[str, dict[str, Any]] = field(default_factory=dict)           # access token -> grant
+    assertions: list[dict[str, Any]] = field(default_factory=list)            # verified JWT claims, in order
     forbidden: list[str] = field(default_factory=list)                        # path regexes: 403 forbidden
 
     def __post_init__(self) -> None:

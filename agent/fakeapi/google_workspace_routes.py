@@ -24,6 +24,8 @@ from agent.fakeapi.paging import page_token_page
 from agent.fakeapi.server import FakeApi, Reply, Request
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# The audience Google requires in a service account's assertion, whatever URL the request went to.
+TOKEN_AUDIENCES = ["https://oauth2.googleapis.com/token", "https://www.googleapis.com/oauth2/v4/token"]
 USERS_SCOPES = (f"{SCOPE}admin.directory.user", f"{SCOPE}admin.directory.user.readonly")
 ROLES_SCOPES = (f"{SCOPE}admin.directory.rolemanagement", f"{SCOPE}admin.directory.rolemanagement.readonly")
 REPORTS_SCOPES = (f"{SCOPE}admin.reports.audit.readonly",)
@@ -106,10 +108,11 @@ def _token(t: WorkspaceTenant, req: Request) -> Reply:
     if key is None:
         return Reply(401, {"error": "invalid_client", "error_description": "The OAuth client was not found."})
     try:
-        claims = jwt.decode(form["assertion"], certs=key, audience=f"{req.base_url}/token")
+        claims = jwt.decode(form["assertion"], certs=key, audience=TOKEN_AUDIENCES)
     except ValueError as exc:
         text = "Invalid JWT Signature." if "signature" in str(exc).lower() else f"Invalid JWT: {exc}"
         return Reply(400, {"error": "invalid_grant", "error_description": text})
+    t.assertions.append(claims)
     scopes = tuple(str(claims.get("scope", "")).split())
     granted = set(t.delegation.get(t.client_ids.get(issuer, ""), ()))
     if not scopes or not set(scopes) <= granted:
