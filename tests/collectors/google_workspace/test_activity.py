@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -113,3 +113,8 @@ def test_activity_pages_are_followed(ws: WorkspaceOrg) -> None:
     login = got.of("google_workspace.activity")[ws.activity_url("login")].data
     assert login["Categories"]["login_without_2sv"]["Count"] == 1500 and login["RecordsReadThisRun"] == 1500
     assert len(ws.api.calls(path="/applications/login$")) == 2
+
+
+def test_grants_rule_fails_when_the_report_is_not_read_up_to_date(ws: WorkspaceOrg, activity: dict[str, str]) -> None:
+    run = ws.run(now=datetime.now(UTC) + timedelta(days=3))
+    assert run.status(GRANTS_RULE, ws.activity_url("admin")) == "fail"

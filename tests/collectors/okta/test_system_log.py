@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -146,3 +146,13 @@ def test_log_pages_are_followed(org: OktaOrg) -> None:
     assert cats["policy_change"]["Count"] == 1203 and len(cats["policy_change"]["Recent"]) == 20
     calls = org.api.calls(path="^/api/v1/logs$")
     assert len(calls) == 2 and "after" in calls[1].query
+
+
+def test_recorded_rules_fail_when_the_log_is_not_read_up_to_date(org: OktaOrg, log: dict[str, str]) -> None:
+    activity = f"{org.url}/api/v1/logs"
+    later = datetime.now(UTC) + timedelta(days=3)  # judged three days after the last read
+    run = org.run(NO_APPS, now=later)
+    for rule in ("okta.log.admin_privilege_grants_recorded", "okta.log.mfa_factor_resets_recorded",
+                 "okta.log.policy_changes_recorded"):
+        assert run.status(rule, activity) == "fail", rule
+        assert "not been read up to date" in run.message(rule, activity)
