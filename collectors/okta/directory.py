@@ -8,12 +8,13 @@ usable factors). The per-user calls run `max_concurrency` at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urljoin
 
-from agent.http import HttpClient
+from agent.http import HttpClient, HttpError, parse_link_header
 from collectors.okta.api import MEMBERS_PAGE, USERS_PAGE, describe, pages
 
 # The default list omits DEPROVISIONED users; this documented search returns exactly those.
@@ -58,7 +59,14 @@ def read_users(http: HttpClient, d: Directory) -> None:
     try:
         for user in pages(http, "/api/v1/users", None, USERS_PAGE):
             d.users[user["id"]] = user
-        for user in pages(http, "/api/v1/users", {"search": DEPROVISIONED_SEARCH}, USERS_PAGE):
+        try:
+            deprovisioned = list(pages(http, "/api/v1/users", {"search": DEPROVISIONED_SEARCH}, USERS_PAGE))
+        except HttpError as exc:
+            if exc.status != 400:
+                raise
+            # An org that refuses the search expression: `filter` (also documented) returns the same users.
+            deprovisioned = list(pages(http, "/api/v1/users", {"filter": DEPROVISIONED_SEARCH}, USERS_PAGE))
+        for user in deprovisioned:
             d.users.setdefault(user["id"], user)
     except Exception as exc:
         d.users_error = describe(exc)
@@ -90,11 +98,17 @@ def read_roles(http: HttpClient, d: Directory, workers: int) -> None:
     """Users holding admin roles (`/api/v1/iam/assignees/users`), then each one's role assignments.
 
     Cheaper than asking every user for roles: the assignee list is usually a handful of people.
-    Assignments through a group are returned too (`assignmentType: GROUP`).
+    Assignments through a group are returned too (`assignmentType: GROUP`). An org without the
+    assignee listing (404) is asked user by user instead.
     """
     try:
-        assignees = [a["id"] for a in http.paginate("/api/v1/iam/assignees/users", style="cursor", items="value",
-                                                     cursor_path="_links.next.href", page_size=("limit", 100))]
+        assignees = [a["id"] for a in _assignee_pages(http)]
+    except HttpError as exc:
+        if exc.status != 404:
+            d.roles_error = describe(exc)
+            return
+        # No assignee listing in this org: ask every user who can hold a role (one call per user).
+        assignees = [uid for uid, u in d.users.items() if u.get("status") != "DEPROVISIONED"]
     except Exception as exc:
         d.roles_error = describe(exc)
         return
@@ -104,6 +118,26 @@ def read_roles(http: HttpClient, d: Directory, workers: int) -> None:
             d.roles_error = describe(result)
             return
         d.roles[user_id] = list(result)
+
+
+def _assignee_pages(http: HttpClient) -> Iterator[dict[str, Any]]:
+    """`/api/v1/iam/assignees/users`: `{"value": [...]}` pages, the next one in `_links.next.href` (or `Link`)."""
+    url: str | None = "/api/v1/iam/assignees/users"
+    params: dict[str, Any] | None = {"limit": 100}
+    seen: set[str] = set()
+    while url is not None:
+        response = http.request("GET", url, params=params)
+        body = response.json()
+        yield from body.get("value", []) if isinstance(body, dict) else body
+        following = ((body.get("_links") or {}).get("next") or {}).get("href") if isinstance(body, dict) else None
+        if not following:
+            following = next((urljoin(response.url, link.target) for link in
+                              parse_link_header(response.headers.get("Link", "")) if "next" in link.rels), None)
+        if following in seen:
+            return
+        url, params = following, None
+        if following:
+            seen.add(following)
 
 
 def read_factors(http: HttpClient, d: Directory, workers: int) -> None:

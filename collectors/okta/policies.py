@@ -100,7 +100,11 @@ def _signon_allows(rule: dict[str, Any]) -> bool:
 
 
 def _app_requires(rule: dict[str, Any]) -> bool:
+    """`ASSURANCE` with factorMode 2FA, or an `AUTH_METHOD_CHAIN` whose every chain has a second step."""
     method = ((rule.get("actions") or {}).get("appSignOn") or {}).get("verificationMethod") or {}
+    if method.get("type") == "AUTH_METHOD_CHAIN":
+        chains = method.get("chains") or []
+        return bool(chains) and all(chain.get("next") for chain in chains)
     return method.get("factorMode") == "2FA"
 
 

@@ -106,3 +106,26 @@ def test_the_client_refuses_writes_before_sending(org: OktaOrg) -> None:
             http.request(method, f"/api/v1/users/{user}/lifecycle/deactivate")
     assert org.api.log == []
     assert OktaCollector.type == "okta"
+
+
+def test_fallbacks_when_search_or_the_assignee_listing_are_missing(org: OktaOrg) -> None:
+    from agent.fakeapi import okta_routes
+    from agent.fakeapi.server import Reply, Request
+
+    t = org.tenant
+    admin = t.add_user("alice@acme.example", roles=("SUPER_ADMIN",))
+    gone = t.add_user("heidi@acme.example", status="DEPROVISIONED")
+
+    def no_search(request: Request) -> Reply:
+        if "search" in request.query:
+            return fe.okta_error(400, "E0000031", "Invalid search criteria.")
+        return okta_routes._list_users(t, request)
+
+    org.api.fail(r"^/api/v1/users$", no_search, times=3)
+    org.api.fail(r"^/api/v1/iam/assignees/users$", fe.okta_error(404, "E0000007", "Not found"), times=1)
+    got = org.collect(QUIET)
+    assert not got.errors
+    assert set(got.of("okta.user")) == {org.user_url(admin), org.user_url(gone)}
+    assert [c.query.get("filter") for c in org.api.calls(path="^/api/v1/users$")][-1] == ['status eq "DEPROVISIONED"']
+    assert got.of("okta.user")[org.user_url(admin)].data["annexa"]["adminRoles"] == ["SUPER_ADMIN"]
+    assert org.api.calls(path=f"^/api/v1/users/{admin}/roles$")
