@@ -144,6 +144,12 @@ def _factor_out(req: Request, user_id: str, factor: dict[str, Any]) -> dict[str,
                              "user": {"href": f"{req.base_url}/api/v1/users/{user_id}", "hints": {"allow": ["GET"]}}}
     if factor["status"] == "PENDING_ACTIVATION":
         links["activate"] = {"href": f"{href}/lifecycle/activate", "hints": {"allow": ["POST"]}}
+        if factor["factorType"] == "token:software:totp":  # Okta returns the enrolment secret until activation
+            embedded = {"activation": {"timeStep": 30, "sharedSecret": "HE64TMLL2IUZW2ZLB", "encoding": "base32",
+                                       "keyLength": 16, "_links": {"qrcode": {
+                                           "href": f"{href}/qr/00fukNElRS_Tz6k-CFhg3pH4KO2dj2guhmaapXWbc4",
+                                           "type": "image/png"}}}}
+            return {**factor, "_links": links, "_embedded": embedded}
     else:
         links["verify"] = {"href": f"{href}/verify", "hints": {"allow": ["POST"]}}
     return {**factor, "_links": links}

@@ -19,12 +19,18 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent.httpclient.redact import is_secret_name
 from agent.identity import IdentityAccount
 
 ABLE_TO_SIGN_IN = frozenset({"ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY"})
 NEVER_ACTIVATED = frozenset({"STAGED", "PROVISIONED"})
 WEAK_FACTORS = frozenset({"email", "question", "password"})
 SERVICE_MARKER = re.compile(r"service|machine|\bbot\b|non[-_ ]?human", re.IGNORECASE)
+
+
+def scrub_factor(factor: dict[str, Any]) -> dict[str, Any]:
+    """A factor without its enrolment material: a pending TOTP factor carries its shared secret and QR code."""
+    return {k: v for k, v in factor.items() if k != "_embedded" and not is_secret_name(k)}
 
 
 def user_url(user: dict[str, Any], org: str) -> str:
@@ -53,6 +59,7 @@ def annotate(user: dict[str, Any], *, factors: list[dict[str, Any]] | None, fact
              groups: list[str]) -> dict[str, Any]:
     """The `okta.user` evidence: the raw user with `annexa` lookups merged in."""
     status = user.get("status")
+    factors = None if factors is None else [scrub_factor(f) for f in factors]
     active_factors = [f for f in factors or [] if f.get("status") == "ACTIVE"]
     strong = [f for f in active_factors if f.get("factorType") not in WEAK_FACTORS]
     if status == "DEPROVISIONED":

@@ -14,7 +14,7 @@ from agent.demo.providers.google_workspace import build_tenant as workspace_tena
 from agent.demo.providers.okta import TOKEN as OKTA_TOKEN
 from agent.demo.providers.okta import build_tenant as okta_tenant
 from agent.fakeapi import google_workspace, okta
-from tests.support.pipeline import write_config
+from tests.support.pipeline import stored_evidence, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,5 +50,6 @@ def test_annexa_run_and_findings_over_okta_and_workspace(tmp_path: Path) -> None
     assert findings[("google_workspace.user.inactive_without_admin_roles", heidi)]["source"] == "workspace"
     everything = proc.stdout + proc.stderr + found.stdout + found.stderr
     assert OKTA_TOKEN not in everything and WS_TOKEN not in everything
-    stored = b"".join(p.read_bytes() for p in (tmp_path / "evidence").rglob("*") if p.is_file())
+    stored = stored_evidence(tmp_path / "evidence")
+    assert b"heidi@acme.example" in stored
     assert OKTA_TOKEN.encode() not in stored and WS_TOKEN.encode() not in stored

@@ -93,3 +93,17 @@ def run_pipeline(config_path: Path, now: datetime | None = None) -> PipelineRun:
     rules = RuleSet(shipped_rules(), now=now, params=config.param_resolver())
     result = Runner(config, store, rules).run(select_sources(config, None, None))
     return PipelineRun(result, store, list(store.current_findings()))
+
+
+def stored_evidence(folder: Path) -> bytes:
+    """Every evidence blob under `folder` (blobs are zlib-compressed on disk), concatenated."""
+    import zlib
+
+    out = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.name.startswith(".tmp-"):
+            try:
+                out.append(zlib.decompress(path.read_bytes()))
+            except zlib.error:
+                out.append(path.read_bytes())
+    return b"\n".join(out)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.collectors.okta.conftest import OktaOrg, access_rule, signon_rule
+from tests.support.pipeline import stored_evidence
 
 
 @pytest.fixture
@@ -172,3 +173,17 @@ def test_unreadable_sign_on_policies_leave_mfa_enforcement_unknown(org: OktaOrg,
     assert run.status("okta.user.mfa_required_by_policy", org.user_url(people["erin"])) == "error"
     accounts = org.collect().of("identity.account")
     assert accounts[org.user_url(people["erin"])].data["mfa_enforced"] is None
+
+
+def test_enrolment_secrets_of_pending_factors_are_not_kept(org: OktaOrg, people: dict[str, str]) -> None:
+    import json
+
+    raw = org.api.calls(path=f"/api/v1/users/{people['dave']}/factors")
+    assert raw == []  # nothing read yet
+    run = org.run()
+    stored = stored_evidence(org.folder / "evidence")
+    assert b"dave@acme.example" in stored and b"PENDING_ACTIVATION" in stored  # the evidence is there...
+    assert b"HE64TMLL2IUZW2ZLB" not in stored and b"qrcode" not in stored  # ...without the enrolment secret
+    dave = org.collect().of("okta.user")[org.user_url(people["dave"])].data["annexa"]["factors"]
+    assert dave[0]["status"] == "PENDING_ACTIVATION" and "_embedded" not in json.dumps(dave)
+    assert run.status("okta.user.active_factor_enrolled", org.user_url(people["dave"])) == "fail"
