@@ -129,3 +129,21 @@ def test_fallbacks_when_search_or_the_assignee_listing_are_missing(org: OktaOrg)
     assert [c.query.get("filter") for c in org.api.calls(path="^/api/v1/users$")][-1] == ['status eq "DEPROVISIONED"']
     assert got.of("okta.user")[org.user_url(admin)].data["annexa"]["adminRoles"] == ["SUPER_ADMIN"]
     assert org.api.calls(path=f"^/api/v1/users/{admin}/roles$")
+
+
+def test_config_mistakes(org: OktaOrg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agent.config import load_config
+    from agent.errors import ConfigError
+    from tests.support.pipeline import collect, write_config
+
+    bad = write_config(tmp_path / "a", "- name: okta\n  type: okta\n  endpoint: https://acme.okta.com\n"
+                                       "  token_env: OKTA_TOKEN\n  log_lookback_days: 365\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert "log_lookback_days" in str(err.value)
+    unknown = write_config(tmp_path / "b", "- name: okta\n  type: okta\n  org: acme\n  token_env: OKTA_TOKEN\n")
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(unknown)
+    no_endpoint = write_config(tmp_path / "c", "- name: okta\n  type: okta\n  token_env: OKTA_TOKEN\n")
+    got = collect(no_endpoint, "okta")
+    assert got.resources == [] and "endpoint" in got.error_text("okta.user")
