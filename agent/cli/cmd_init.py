@@ -30,6 +30,16 @@ sources:
   #   org: acme
   #   token_env: GITHUB_TOKEN
 
+  # - name: okta
+  #   type: okta
+  #   endpoint: https://acme.okta.com
+  #   token_env: OKTA_API_TOKEN       # a read-only admin's API token (or auth: bearer for OAuth)
+
+  # - name: workspace
+  #   type: google_workspace
+  #   credentials_file: /etc/annexa/workspace-reader.json   # service account with domain-wide delegation
+  #   subject: annexa-reader@acme.com # the administrator it acts as
+
 identity:
   domains: []                      # e-mail domains of your company, e.g. [acme.com]
   service_accounts: []             # accounts that are never leavers or orphans

@@ -101,3 +101,10 @@ def google_exhausted(seconds: float, request: Request) -> Reply:
     """Google: 429 RESOURCE_EXHAUSTED (rateLimitExceeded); Google sends no Retry-After, clients back off."""
     return google_error(429, "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per "
                         "minute' of service.", reason="rateLimitExceeded", status_text="RESOURCE_EXHAUSTED")
+
+
+def google_user_rate_limited(seconds: float, request: Request) -> Reply:
+    """Google's older per-user limit: 403 with `errors[].reason` userRateLimitExceeded (retry with backoff)."""
+    return google_error(403, "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user' "
+                        "of service 'admin.googleapis.com'.", reason="userRateLimitExceeded", domain="usageLimits",
+                        status_text="PERMISSION_DENIED")

@@ -174,6 +174,10 @@ class FakeApi:
             return fn
         return deco
 
+    def set_not_found(self, handler: Handler) -> None:
+        """How requests that match no route are answered (each provider has its own 404 body)."""
+        self._not_found = handler
+
     # -- faults and limits ---------------------------------------------------------------
     def fail(self, path_regex: str, reply: Reply | Callable[[Request], Reply], *, times: int = 1,
              method: str | None = "GET") -> None:

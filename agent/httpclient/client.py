@@ -19,8 +19,10 @@ from agent.httpclient.paging import PageSpec, Style
 from agent.httpclient.redact import install_log_redaction, redact_text, redact_url
 from agent.httpclient.throttle import (
     RETRYABLE_STATUSES,
+    HeaderPacer,
     HttpStats,
     TokenBucket,
+    is_google_rate_limited_403,
     is_rate_limited_403,
     retry_after_seconds,
 )
@@ -73,6 +75,8 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         logger: logging.Logger | None = None,
         on_request: OnRequest | None = None,
+        pace_below: float | None = None,
+        rate_limit_403_floor: float = _RATE_LIMIT_403_FLOOR,
     ) -> None:
         """Create a client.
 
@@ -80,7 +84,11 @@ class HttpClient:
         extra headers. ``allow_post`` holds regexes *searched* in the absolute URL without its
         query (anchor them, e.g. ``r"^https://api\\.github\\.com/graphql$"``); only matching
         POSTs are sent. ``on_request`` receives ``(method, redacted_url, status, seconds)``
-        after every attempt, ``status`` None when no response arrived.
+        after every attempt, ``status`` None when no response arrived. ``pace_below`` (a
+        fraction such as 0.1) slows requests down once the server's rate-limit headers say fewer
+        than that share of the limit remains (see :class:`HeaderPacer`). ``rate_limit_403_floor``
+        is the least wait after a rate-limit 403 that carries no wait hint (GitHub asks for a
+        minute; Google's ``rateLimitExceeded`` wants exponential backoff from about a second).
         """
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -104,6 +112,8 @@ class HttpClient:
         self._log = logger or logging.getLogger("agent.http")
         self._on_request = on_request
         self._random = random.Random()
+        self._pacer = HeaderPacer(pace_below, sleep=sleep, max_wait=max_retry_after) if pace_below else None
+        self._floor_403 = rate_limit_403_floor
         install_log_redaction()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -320,6 +330,9 @@ class HttpClient:
         """One attempt. Returns (response, None) or (None, redacted failure description)."""
         if self._bucket is not None:
             self._bucket.acquire()
+        pace_key = _pace_key(url) if self._pacer is not None else ""
+        if self._pacer is not None:
+            self._pacer.before(pace_key)
         # Outside the semaphore: a token provider may itself use this client.
         merged = {**self._headers, **(self._auth() if self._auth else {}), **(headers or {})}
         self.stats.incr("requests")
@@ -346,6 +359,8 @@ class HttpClient:
         self._log.debug("%s %s -> %s in %.3fs", method, shown, status or failure, seconds)
         if response is not None and status == 429:
             self.stats.incr("throttled")
+        if response is not None and self._pacer is not None:
+            self._pacer.observe(pace_key, response.headers)
         if self._on_request is not None:
             self._on_request(method, shown, status, seconds)
         return response, failure
@@ -355,10 +370,11 @@ class HttpClient:
         status = response.status_code
         if status in RETRYABLE_STATUSES:
             return True, retry_after_seconds(response.headers), 0.0
-        if status == 403 and is_rate_limited_403(response.headers, message):
+        if status == 403 and (is_rate_limited_403(response.headers, message)
+                              or is_google_rate_limited_403(response.text)):
             self.stats.incr("throttled")
             wait = retry_after_seconds(response.headers)
-            return True, wait, _RATE_LIMIT_403_FLOOR if wait is None else 0.0
+            return True, wait, self._floor_403 if wait is None else 0.0
         return False, None, 0.0
 
     def _backoff(self, retry_index: int, floor: float) -> float:
@@ -381,6 +397,15 @@ class HttpClient:
         error = HttpError(method, response.url, response.status_code, message, None, response.reason or "")
         self._log.warning("%s", error)
         return error
+
+
+_ID_SEGMENT = re.compile(r"^(?=.*\d)[A-Za-z0-9_\-.]{12,}$|@")
+
+
+def _pace_key(url: str) -> str:
+    """The rate-limit family of a URL: its path with id-like segments masked (``/api/v1/users/*/factors``)."""
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    return "/".join("*" if _ID_SEGMENT.search(part) else part for part in path.split("/"))
 
 
 def _new_session(max_concurrency: int) -> requests.Session:

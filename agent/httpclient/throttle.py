@@ -157,3 +157,87 @@ def is_rate_limited_403(headers: Mapping[str, str], message: str) -> bool:
     if _header(headers, "x-ratelimit-remaining") == "0":
         return True
     return "rate limit" in message.lower()
+
+
+# Google APIs answer per-user and per-project rate limits with 403 and one of these `errors[].reason`s.
+GOOGLE_RATE_LIMIT_REASONS = ('"rateLimitExceeded"', '"userRateLimitExceeded"')
+
+
+def is_google_rate_limited_403(body: str) -> bool:
+    """A Google 403 whose legacy `errors[].reason` says "rate limit" (retry), not "forbidden" (give up)."""
+    return any(reason in body for reason in GOOGLE_RATE_LIMIT_REASONS)
+
+
+@dataclass
+class _Budget:
+    remaining: int
+    reset: float      # epoch seconds on our clock
+    next_at: float = 0.0
+
+
+class HeaderPacer:
+    """Slows requests down *before* a rate limit is hit, from the server's own rate-limit headers.
+
+    Okta (``X-Rate-Limit-Limit/Remaining/Reset``) and GitHub (``x-ratelimit-*``) say on every
+    response how many calls are left until the reset epoch. Once fewer than ``low_fraction`` of
+    the limit remain, the remaining calls are spread evenly until the reset (and, with none left,
+    the next call waits for the reset) instead of running into a 429. Limits are per endpoint
+    family, so budgets are kept per ``key`` (the client uses the path with ids masked).
+    """
+
+    def __init__(self, low_fraction: float, *, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.time, max_wait: float = 120.0) -> None:
+        if not 0 < low_fraction < 1:
+            raise ValueError("low_fraction must be between 0 and 1")
+        self.low_fraction = low_fraction
+        self.max_wait = max_wait
+        self._sleep = sleep
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._budgets: dict[str, _Budget] = {}
+        self.waited = 0.0
+
+    def observe(self, key: str, headers: Mapping[str, str]) -> None:
+        """Record the budget a response announced."""
+        headers = {str(k).lower(): v for k, v in headers.items()}
+        for prefix in ("x-rate-limit", "x-ratelimit"):
+            limit, remaining, reset = (_header(headers, f"{prefix}-{n}") for n in ("limit", "remaining", "reset"))
+            if remaining is None or reset is None:
+                continue
+            try:
+                left, at, cap = int(remaining), float(reset), int(limit) if limit else 0
+            except ValueError:
+                return
+            now = self._clock()
+            at = now + max(0.0, at - _server_now({"Date": headers.get("date", "")}, now))  # the reset on our clock
+            with self._lock:
+                previous = self._budgets.get(key)
+                floor = max(1, int(cap * self.low_fraction)) if cap else 1
+                if left > floor:
+                    self._budgets.pop(key, None)
+                else:
+                    self._budgets[key] = _Budget(left, at, previous.next_at if previous else 0.0)
+            return
+
+    def before(self, key: str) -> float:
+        """Wait, if this key's budget is low, and return the seconds waited."""
+        with self._lock:
+            budget = self._budgets.get(key)
+            if budget is None:
+                return 0.0
+            now = self._clock()
+            if now >= budget.reset:
+                self._budgets.pop(key, None)
+                return 0.0
+            if budget.remaining <= 0:
+                at = budget.reset
+            else:
+                at = max(now, budget.next_at)
+                budget.next_at = at + (budget.reset - now) / (budget.remaining + 1)
+                budget.remaining -= 1
+            wait = min(self.max_wait, max(0.0, at - now))
+        if wait > 0:
+            self._sleep(wait)
+            with self._lock:
+                self.waited += wait
+        return wait

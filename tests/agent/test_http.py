@@ -93,7 +93,8 @@ def test_public_api_is_pinned() -> None:
     init = inspect.signature(HttpClient.__init__).parameters
     assert " ".join(list(init)[1:]) == (
         "base_url headers auth timeout max_retries backoff_base backoff_max max_retry_after "
-        "max_concurrency rate_limit allow_post session user_agent sleep logger on_request"
+        "max_concurrency rate_limit allow_post session user_agent sleep logger on_request pace_below "
+        "rate_limit_403_floor"
     )
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for name, p in init.items() if name != "self")
     paginate = inspect.signature(HttpClient.paginate).parameters
@@ -652,3 +653,70 @@ def test_headers_user_agent_and_on_request_hook(server: HTTPServer, sleeps: Slee
 def test_relative_url_needs_base_url() -> None:
     with pytest.raises(ValueError, match="needs a base_url"):
         HttpClient().get_json("/x")
+
+
+# --- proactive pacing and Google rate-limit 403 ---------------------------------------------
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_header_pacer_spreads_the_last_calls_until_the_reset() -> None:
+    from agent.http import HeaderPacer
+
+    clock, waits = FakeClock(1000.0), Sleeps()
+    pacer = HeaderPacer(0.1, sleep=waits, clock=clock)
+    pacer.observe("/api/v1/users", {"X-Rate-Limit-Limit": "600", "X-Rate-Limit-Remaining": "500",
+                                      "X-Rate-Limit-Reset": "1060"})
+    assert pacer.before("/api/v1/users") == 0.0  # plenty left: no slowing
+    pacer.observe("/api/v1/users", {"X-Rate-Limit-Limit": "600", "X-Rate-Limit-Remaining": "3",
+                                      "X-Rate-Limit-Reset": "1060"})
+    assert pacer.before("/api/v1/logs") == 0.0  # another endpoint family has its own budget
+    assert pacer.before("/api/v1/users") == 0.0  # first of the last 3 calls goes now...
+    assert pacer.before("/api/v1/users") == pytest.approx(15.0)  # ...the next ones 60s/(3+1) apart
+    pacer.observe("/api/v1/users", {"X-Rate-Limit-Limit": "600", "X-Rate-Limit-Remaining": "0",
+                                      "X-Rate-Limit-Reset": "1060"})
+    assert pacer.before("/api/v1/users") == pytest.approx(60.0)  # none left: wait for the reset
+    clock.now = 1061.0
+    assert pacer.before("/api/v1/users") == 0.0  # a new window
+
+
+def test_client_paces_okta_when_remaining_is_low(server: HTTPServer, sleeps: Sleeps) -> None:
+    reset = int(time.time()) + 30
+    low = {"X-Rate-Limit-Limit": "100", "X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": str(reset)}
+    server.expect_oneshot_request("/api/v1/users").respond_with_json([{"id": "a"}], headers=low)
+    server.expect_oneshot_request("/api/v1/users").respond_with_json([{"id": "b"}])
+    with HttpClient(base_url=server.url_for(""), sleep=sleeps, pace_below=0.1) as http:
+        assert http.get_json("/api/v1/users") == [{"id": "a"}]
+        assert http.get_json("/api/v1/users") == [{"id": "b"}]
+    assert len(sleeps) == 1 and 25 <= sleeps[0] <= 31  # waited for the reset instead of taking a 429
+    assert len(server.log) == 2 and all(r.status_code == 200 for _, r in server.log)
+
+
+def test_google_rate_limit_403_is_retried_with_configured_floor(server: HTTPServer, sleeps: Sleeps) -> None:
+    body = {"error": {"code": 403, "message": "Quota exceeded for quota group 'default'.",
+                      "status": "PERMISSION_DENIED",
+                      "errors": [{"message": "Quota exceeded", "domain": "usageLimits",
+                                  "reason": "userRateLimitExceeded"}]}}
+    server.expect_oneshot_request("/admin/directory/v1/users").respond_with_json(body, status=403)
+    server.expect_oneshot_request("/admin/directory/v1/users").respond_with_json({"users": []})
+    with HttpClient(base_url=server.url_for(""), sleep=sleeps, rate_limit_403_floor=1.0) as http:
+        assert http.get_json("/admin/directory/v1/users") == {"users": []}
+        assert http.stats.throttled == 1
+    assert len(sleeps) == 1 and 1.0 <= sleeps[0] < 2.0
+
+
+def test_google_forbidden_403_is_not_retried(server: HTTPServer, client: HttpClient, sleeps: Sleeps) -> None:
+    body = {"error": {"code": 403, "message": "Not Authorized to access this resource/api",
+                      "status": "PERMISSION_DENIED",
+                      "errors": [{"message": "Not Authorized to access this resource/api", "domain": "global",
+                                  "reason": "forbidden"}]}}
+    server.expect_request("/admin/directory/v1/users").respond_with_json(body, status=403)
+    with pytest.raises(HttpError) as info:
+        client.get_json("/admin/directory/v1/users")
+    assert info.value.status == 403 and info.value.provider_code == "PERMISSION_DENIED" and sleeps == []
