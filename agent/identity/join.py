@@ -120,7 +120,7 @@ class IdentitySettings:
         for ident in (account.get("login"), account.get("account_id")):
             if provider and isinstance(ident, str) and ident:
                 key = normalise_key(f"{provider}:{ident}")
-                if key is not None and key in self.aliases:
+                if key is not None and key in self.aliases and self.aliases[key] not in out:
                     out.append(self.aliases[key])
         emails: list[Any] = [account.get("email"), *(account.get("emails") or []), account.get("login")]
         for value in emails:
