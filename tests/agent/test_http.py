@@ -652,3 +652,14 @@ def test_headers_user_agent_and_on_request_hook(server: HTTPServer, sleeps: Slee
 def test_relative_url_needs_base_url() -> None:
     with pytest.raises(ValueError, match="needs a base_url"):
         HttpClient().get_json("/x")
+
+
+def test_rfc7807_problem_documents_give_message_and_code(server: HTTPServer, client: HttpClient) -> None:
+    server.expect_request("/problem").respond_with_json(
+        {"type": "https://example.test/problems/invalid", "title": "Unprocessable Entity", "status": 422,
+         "detail": "pageSize must be at most 1000.", "code": "INVALID_PAGINATION"}, status=422,
+        content_type="application/problem+json")
+    with pytest.raises(HttpError) as info:
+        client.get_json("/problem")
+    assert info.value.provider_message == "Unprocessable Entity: pageSize must be at most 1000."
+    assert info.value.provider_code == "INVALID_PAGINATION"
