@@ -100,3 +100,21 @@ def test_several_records_error_wins_then_current_employment() -> None:
     left, current = PersonState("left", "x", days_since_left=3), PersonState("current", "y")
     assert combine([left, current]).state == "current"  # e.g. a contractor who became an employee
     assert combine([current, PersonState("error", "z")]).state == "error"
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ("  aliases: {carol-acme: carol@acme.com}\n", "a key is an e-mail or provider:login"),
+    ("  aliases: {'github:carol-acme': carol}\n", "must be an e-mail address"),
+    ("  domains: ['acme com']\n", "is not an e-mail domain"),
+])
+def test_bad_identity_settings_are_config_errors(tmp_path: object, block: str, message: str) -> None:
+    from pathlib import Path
+
+    from agent.config import load_config
+    from agent.errors import ConfigError
+
+    path = Path(str(tmp_path)) / "annexa.yaml"
+    path.write_text("identity:\n" + block)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message in str(info.value) and str(path) in str(info.value) and ":2" in str(info.value)

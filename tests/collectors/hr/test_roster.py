@@ -120,3 +120,16 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         check_roster(RosterSpec(path=tmp_path / "nope.csv"))
     with pytest.raises(RosterError, match="is a folder"):
         check_roster(RosterSpec(path=tmp_path))
+
+
+def test_a_million_rows_is_refused_quickly_not_read_into_memory(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "huge.csv"
+    with path.open("w") as fh:
+        fh.write("email,status\n")
+        fh.writelines(f"user{i}@acme.com,active\n" for i in range(1_000_000))
+    began = time.monotonic()
+    with pytest.raises(RosterError, match="more than 100000 rows"):
+        check_roster(RosterSpec(path=path))
+    assert time.monotonic() - began < 20
