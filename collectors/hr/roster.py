@@ -19,11 +19,11 @@ import codecs
 import csv
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 from urllib.parse import quote
 
 from agent.errors import InputError
@@ -46,6 +46,9 @@ DELIMITERS = (",", ";", "\t", "|")
 MAX_CELL = 4096
 LINE_LIMIT = 1024 * 1024
 OVERSIZED = "\x01oversized line"
+
+
+T = TypeVar("T")
 
 
 class RosterError(InputError):
@@ -146,7 +149,7 @@ class Roster:
         self.index = self._map(self.header)
 
     # -- reading -------------------------------------------------------------------------------
-    def _decoded(self, read):  # type: ignore[no-untyped-def]
+    def _decoded(self, read: Callable[[], T]) -> T:
         try:
             return read()
         except UnicodeDecodeError:
