@@ -73,9 +73,31 @@ class MetricsConfig(_Strict):
 
 
 class IdentityConfig(_Strict):
+    """How people are joined across sources (see agent/identity/join.py and docs/people.md)."""
+
     domains: list[str] = Field(default_factory=list)
     aliases: dict[str, str] = Field(default_factory=dict)
     service_accounts: list[str] = Field(default_factory=list)
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        for domain in value:
+            if not re.match(r"^@?[^@\s/]+\.[^@\s/]+$", domain.strip()):
+                raise ValueError(f"{domain!r} is not an e-mail domain such as acme.com")
+        return value
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: dict[str, str]) -> dict[str, str]:
+        from agent.identity.join import normalise_email, normalise_key
+
+        for key, target in value.items():
+            if normalise_key(str(key)) is None:
+                raise ValueError(f"alias {key!r}: a key is an e-mail or provider:login such as github:carol-acme")
+            if normalise_email(str(target)) is None:
+                raise ValueError(f"alias {key!r}: the value {target!r} must be an e-mail address")
+        return value
 
 
 class RulesConfig(_Strict):
@@ -284,6 +306,19 @@ def _check_sources(file: str, doc: Any, sources: list[SourceConfig]) -> None:
                 raise ConfigError(file, msg, line=line_of(doc, (*loc, *sub)), field=dotted((*loc, *sub))) from None
 
 
+def _resolve_source_paths(sources: list[SourceConfig], base: Path) -> None:
+    """Relative file paths in source options (a collector's `path_options`) are relative to annexa.yaml."""
+    from collectors.registry import get_collector
+
+    for src in sources:
+        extra = src.model_extra or {}
+        for key in getattr(get_collector(src.type), "path_options", ()):
+            value = extra.get(key)
+            if isinstance(value, str) and value.strip():
+                path = Path(os.path.expanduser(value))
+                extra[key] = str(path if path.is_absolute() else base / path)
+
+
 def load_config(path: str | Path | None = None, *, require: bool = False) -> Config:
     """Load `path` (or $ANNEXA_CONFIG, or ./annexa.yaml). A missing default file means defaults."""
     explicit = path or os.environ.get("ANNEXA_CONFIG")
@@ -310,6 +345,7 @@ def load_config(path: str | Path | None = None, *, require: bool = False) -> Con
     except ValidationError as exc:
         raise _validation_error(file, doc, exc) from None
     _check_sources(file, doc, model.sources)
+    _resolve_source_paths(model.sources, base)
     store_url = os.environ.get("ANNEXA_STORE_URL") or model.store.url
     if store_url != model.store.url:
         problem = store_url_problem(store_url)

@@ -93,9 +93,20 @@ class Collector(ABC):
     type: ClassVar[str]
     resource_types: ClassVar[dict[str, str]]  # resource type -> one-line description
     Options: ClassVar[type[CollectorOptions]] = CollectorOptions
+    # Option keys holding local file paths: relative values are resolved against annexa.yaml's folder.
+    path_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ctx: CollectorContext):
         self.ctx = ctx
+
+    @classmethod
+    def preflight(cls, options: Any, source: SourceConfig) -> None:
+        """Check local inputs before a run writes anything (e.g. that a roster file can be read).
+
+        Raise an `agent.errors.InputError` naming the file and field: `annexa run` exits 2. The
+        default checks nothing; remote APIs are never called here.
+        """
+        return None
 
     @abstractmethod
     def collect(self) -> Iterator[Resource]:

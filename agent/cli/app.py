@@ -42,9 +42,12 @@ class App:
 
     def rule_set(self):  # type: ignore[no-untyped-def]
         """The active rules compiled for a run, with the configured parameter values."""
+        from agent import clock
         from agent.rules.engine import RuleSet
 
-        return RuleSet(self.active_rules(), params=self.config.param_resolver())
+        # The run's clock: $ANNEXA_NOW moves it, so date-based rules (leavers, stale accounts) can be
+        # asked "what will the posture be on that date?" and tested on fixed dates.
+        return RuleSet(self.active_rules(), now=clock.now(), params=self.config.param_resolver())
 
     def active_rules(self) -> list[Rule]:
         """Rules minus those disabled in the config (`rules.disabled`, globs allowed)."""

@@ -40,9 +40,15 @@ sources:
   #   credentials_file: /etc/annexa/workspace-reader.json   # service account with domain-wide delegation
   #   subject: annexa-reader@acme.com # the administrator it acts as
 
+  # - name: hr                       # who works here: leavers, joiners (docs/people.md)
+  #   type: hr_csv
+  #   path: people/roster.csv        # relative to this file
+  #   columns: {email: Work Email, status: Status, start_date: Hire Date, end_date: Termination Date}
+
 identity:
   domains: []                      # e-mail domains of your company, e.g. [acme.com]
-  service_accounts: []             # accounts that are never leavers or orphans
+  # aliases: {"github:carol-acme": carol@acme.com}   # other identifiers -> the person's e-mail
+  service_accounts: []             # accounts that are never leavers or orphans (globs allowed)
 
 metrics:
   listen: 127.0.0.1:9464

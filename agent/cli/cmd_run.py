@@ -48,6 +48,7 @@ def execute_run(app: App, sources: tuple[str, ...] = (), shard: str | None = Non
 
     cfg = app.config
     chosen = select_sources_for(app, sources, shard)
+    preflight(chosen)
     store = store or app.store()
     with ExitStack() as held:
         locks = SourceLocks(store)
@@ -60,6 +61,15 @@ def execute_run(app: App, sources: tuple[str, ...] = (), shard: str | None = Non
         if not runnable:
             raise NothingToRun("busy", "every chosen source is being collected by another process")
         return _run(app, cfg, store, runnable, shard, quiet)
+
+
+def preflight(chosen: list) -> None:  # type: ignore[type-arg]
+    """Each collector checks its local inputs (e.g. a roster file) before anything is written: exit 2."""
+    from collectors.registry import get_collector
+
+    for src in chosen:
+        collector = get_collector(src.type)
+        collector.preflight(collector.Options.model_validate(src.options()), src)
 
 
 def select_sources_for(app: App, sources: tuple[str, ...], shard: str | None) -> list:  # type: ignore[type-arg]

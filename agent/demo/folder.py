@@ -101,6 +101,13 @@ store:
     regions: [{", ".join(regions)}]
 {extra}identity:
   domains: [acme.example]
+  aliases:                  # accounts without an e-mail, mapped to the person who owns them
+    "aws:break-glass-admin": alice@acme.example
+  service_accounts:         # machines: never leavers, never orphans (globs allowed)
+    - ci-bot@acme.example
+    - "aws:security-scanner"
+    - "aws:payments-deployer"
+    - "aws:ci-legacy"
 """
 
 

@@ -45,8 +45,14 @@ USERS: dict[str, list[Person]] = {
     "development": [
         Person("dave@acme.example", last_login_days=5, direct_policy=ADMIN),
         Person("erin@acme.example", mfa=True, last_login_days=2, group="developers"),
+        Person("frank@acme.example", mfa=True, group="developers"),  # joined 5 days ago, not signed in yet
+        Person("grace@acme.example", mfa=True, last_login_days=1, group="developers"),  # serving notice
+        Person("ivan@acme.example", mfa=True, last_login_days=150, group="developers"),  # stale
+        Person("heidi@acme.example", console=False),  # left 60 days ago: password and keys removed
     ],
 }
+# The HR roster (agent/demo/providers/hr.py) tells the rest of the story: carol left 30 days ago but
+# her production user is still active; machine users are listed in the demo's identity.service_accounts.
 
 GROUP_POLICIES = {"platform-admins": ADMIN, "auditors": READ_ONLY, "payments-engineers": READ_ONLY,
                   "developers": "arn:aws:iam::aws:policy/PowerUserAccess"}

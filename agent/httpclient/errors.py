@@ -101,7 +101,8 @@ def parse_provider_error(body: str) -> tuple[str, str | None]:
     Understands GitHub ``{"message"}``, Okta ``{"errorCode","errorSummary"}``, Azure ARM and
     Microsoft Graph ``{"error":{"code","message"}}``, Google
     ``{"error":{"code","message","status"}}`` (the textual ``status`` is the code) and OAuth
-    token endpoints ``{"error","error_description"}``. Anything else gives the first 200
+    token endpoints ``{"error","error_description"}`` and RFC 7807 problem details
+    ``{"title","detail","code"}`` (BambooHR). Anything else gives the first 200
     characters of the body and no code.
     """
     try:
@@ -136,6 +137,10 @@ def _parse_json_error(data: dict[str, Any]) -> tuple[str, str | None] | None:
         return message, _text(data.get("errorCode")) or None
     if isinstance(data.get("message"), str):  # GitHub
         return data["message"], None
+    if isinstance(data.get("title"), str) or isinstance(data.get("detail"), str):  # RFC 7807 problem details
+        title, detail = _text(data.get("title")), _text(data.get("detail"))
+        message = f"{title}: {detail}" if title and detail and detail != title else (detail or title)
+        return message, _text(data.get("code")) or None
     return None
 
 

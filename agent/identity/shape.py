@@ -69,7 +69,12 @@ class Person:
     department: str | None = None
     employee_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    status_left: bool | None = None  # the source says `status` means "has left" (None: not classified)
+    row: int | None = None           # the CSV line the record starts on (None for an HR API)
+    errors: list[str] = field(default_factory=list)  # why the record cannot be trusted (bad date, duplicate, ...)
 
     def to_resource(self, tenant: str | None = None) -> Resource:
-        return Resource(type=PERSON_TYPE, id=self.origin, name=self.name or self.email, data=asdict(self),
+        # Named by e-mail, never by the roster's free-text name: a name cell such as "=HYPERLINK(...)"
+        # must not become the first cell of a row in exported CSV files.
+        return Resource(type=PERSON_TYPE, id=self.origin, name=self.email or self.origin, data=asdict(self),
                         account=tenant)

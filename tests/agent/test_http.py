@@ -720,3 +720,14 @@ def test_google_forbidden_403_is_not_retried(server: HTTPServer, client: HttpCli
     with pytest.raises(HttpError) as info:
         client.get_json("/admin/directory/v1/users")
     assert info.value.status == 403 and info.value.provider_code == "PERMISSION_DENIED" and sleeps == []
+
+
+def test_rfc7807_problem_documents_give_message_and_code(server: HTTPServer, client: HttpClient) -> None:
+    server.expect_request("/problem").respond_with_json(
+        {"type": "https://example.test/problems/invalid", "title": "Unprocessable Entity", "status": 422,
+         "detail": "pageSize must be at most 1000.", "code": "INVALID_PAGINATION"}, status=422,
+        content_type="application/problem+json")
+    with pytest.raises(HttpError) as info:
+        client.get_json("/problem")
+    assert info.value.provider_message == "Unprocessable Entity: pageSize must be at most 1000."
+    assert info.value.provider_code == "INVALID_PAGINATION"

@@ -31,6 +31,7 @@ class TestkitCollector(Collector):
         "testkit.widget": "a configurable widget",
         "testkit.person": "a person from an HR roster",
         "testkit.account": "an account in an identity provider",
+        "identity.account": "an account in the shared identity shape (agent/identity/shape.py)",
     }
     Options = TestkitOptions
 

@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from agent.identity.shape import IDENTITY_TYPE
 from agent.model import Resource
 from collectors.aws.scope import AwsScope, CollectErrors, error_code
 from collectors.aws.services import ServiceSpec
 from collectors.aws.services import iam_account as account
+from collectors.aws.services.iam_identity import identity_account
 from collectors.aws.services.policy_docs import allows_full_admin, load_document, plain, trusted_principals
 
 USER = "aws.iam.user"
@@ -26,7 +28,7 @@ ACCESS_KEY = "aws.iam.access_key"
 ROLE = "aws.iam.role"
 GROUP = "aws.iam.group"
 POLICY = "aws.iam.policy"
-DETAIL_TYPES = (USER, ACCESS_KEY, ROLE, GROUP, POLICY)
+DETAIL_TYPES = (USER, ACCESS_KEY, ROLE, GROUP, POLICY, IDENTITY_TYPE)
 USER_LOOKUP_WORKERS = 4
 DETAIL_KEYS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
 
@@ -43,6 +45,7 @@ def collect(scope: AwsScope) -> Iterator[Resource]:
     except (*CollectErrors, account.CredentialReportTimeout) as exc:
         scope.fail(account.ROOT, exc)
         scope.fail(USER, exc)
+        scope.fail(IDENTITY_TYPE, exc)
     yield from account.root_account(scope, summary, report)
     try:
         details = authorization_details(scope)
@@ -60,9 +63,11 @@ def collect(scope: AwsScope) -> Iterator[Resource]:
     for user in details["UserDetailList"]:
         for group in user.get("GroupList") or []:
             members.setdefault(group, []).append(user["UserName"])
+    group_admin: dict[str, list[str]] = {}
     for group in details["GroupDetailList"]:
         data = _principal_data(group, "GroupPolicyList", admin_arns)
         data["Members"] = sorted(members.get(group["GroupName"], []))
+        group_admin[group["GroupName"]] = [str(g.get("PolicyName")) for g in data["FullAdminGrants"]]
         yield scope.resource(GROUP, group["Arn"], group["GroupName"], data)
     known = _known_accounts(scope)
     for role in details["RoleDetailList"]:
@@ -72,7 +77,7 @@ def collect(scope: AwsScope) -> Iterator[Resource]:
         data["ExternalTrust"] = trusted_principals(data["AssumeRolePolicyDocument"], scope.account_id, known)
         yield scope.resource(ROLE, role["Arn"], role["RoleName"], data)
     if report is not None:
-        yield from _users(scope, details["UserDetailList"], report, admin_arns)
+        yield from _users(scope, details["UserDetailList"], report, admin_arns, group_admin)
     else:
         scope.fail(ACCESS_KEY, "skipped: the credential report could not be read")
 
@@ -162,13 +167,14 @@ def _user_lookups(scope: AwsScope, name: str) -> dict[str, Any] | None:
     return plain({"LoginProfile": login, "MFADevices": mfa, "AccessKeys": keys})
 
 
-def _users(scope: AwsScope, details: list[dict[str, Any]], report: dict[str, Any], admin_arns: set[str]
-           ) -> Iterator[Resource]:
+def _users(scope: AwsScope, details: list[dict[str, Any]], report: dict[str, Any], admin_arns: set[str],
+           group_admin: dict[str, list[str]]) -> Iterator[Resource]:
     try:
         listed = {u["UserName"]: u for u in scope.paginate("iam", "list_users", "Users")}
     except CollectErrors as exc:
         scope.fail(USER, exc)
         scope.fail(ACCESS_KEY, exc)
+        scope.fail(IDENTITY_TYPE, exc)
         return
     rows = {r.get("arn"): r for r in report["Rows"]}
 
@@ -186,13 +192,16 @@ def _users(scope: AwsScope, details: list[dict[str, Any]], report: dict[str, Any
         if isinstance(extra, Exception):
             scope.fail(USER, extra)
             scope.fail(ACCESS_KEY, extra)
+            scope.fail(IDENTITY_TYPE, extra)
             continue
         data = _principal_data(detail, "UserPolicyList", admin_arns)
         if "PasswordLastUsed" in listed.get(detail["UserName"], {}):
             data["PasswordLastUsed"] = plain(listed[detail["UserName"]]["PasswordLastUsed"])
         data.update(extra)
         data["CredentialReport"] = rows.get(detail["Arn"])
-        yield scope.resource(USER, detail["Arn"], detail["UserName"], data)
+        user = scope.resource(USER, detail["Arn"], detail["UserName"], data)
+        yield user
+        yield identity_account(user, group_admin)
         for key in extra["AccessKeys"]:
             key_data = {**key, "UserArn": detail["Arn"]}
             yield scope.resource(ACCESS_KEY, f"{detail['Arn']}/access-key/{key['AccessKeyId']}",
@@ -209,6 +218,7 @@ SERVICE = ServiceSpec(
         POLICY: "a customer-managed IAM policy with its versions and whether the default allows *:*",
         account.ROOT: "the account's root user: credential-report row and account summary flags",
         account.PASSWORD_POLICY: "the account password policy (PasswordPolicy null when none is set)",
+        IDENTITY_TYPE: "an account in any identity source, in the shared identity shape (here: each IAM user)",
     },
     collect=collect,
     global_=True,
