@@ -73,6 +73,7 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         logger: logging.Logger | None = None,
         on_request: OnRequest | None = None,
+        throttle_floor: float = 0.0,
     ) -> None:
         """Create a client.
 
@@ -80,7 +81,9 @@ class HttpClient:
         extra headers. ``allow_post`` holds regexes *searched* in the absolute URL without its
         query (anchor them, e.g. ``r"^https://api\\.github\\.com/graphql$"``); only matching
         POSTs are sent. ``on_request`` receives ``(method, redacted_url, status, seconds)``
-        after every attempt, ``status`` None when no response arrived.
+        after every attempt, ``status`` None when no response arrived. ``throttle_floor`` is the
+        least wait after a 429 that carries no Retry-After or reset hint (GitHub asks for at least
+        a minute; other providers are fine with plain backoff, the default).
         """
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -92,6 +95,7 @@ class HttpClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.max_retry_after = max_retry_after
+        self.throttle_floor = throttle_floor
         self.stats = HttpStats()
         self._headers = {"User-Agent": user_agent, **(headers or {})}
         self._auth = auth
@@ -354,7 +358,9 @@ class HttpClient:
         """(retryable, server-requested wait, minimum backoff) for an error response."""
         status = response.status_code
         if status in RETRYABLE_STATUSES:
-            return True, retry_after_seconds(response.headers), 0.0
+            wait = retry_after_seconds(response.headers)
+            floor = self.throttle_floor if status == 429 and wait is None else 0.0
+            return True, wait, floor
         if status == 403 and is_rate_limited_403(response.headers, message):
             self.stats.incr("throttled")
             wait = retry_after_seconds(response.headers)
