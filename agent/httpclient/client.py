@@ -125,6 +125,10 @@ class HttpClient:
 
     # -- requests ----------------------------------------------------------------------
 
+    def sleep(self, seconds: float) -> None:
+        """Sleep with the client's (injectable) sleep, for callers that pace their own requests."""
+        self._sleep(seconds)
+
     def resolve(self, url: str) -> str:
         """Absolute URL for ``url``: absolute URLs as given, others appended to ``base_url``.
 
