@@ -140,7 +140,8 @@ def part_b(api: GitHubApi, job: RepoJob, alerts: dict[str, AlertIndex]) -> None:
             else:
                 dependabot.update(alerts_enabled=None, enabled_error=errors.describe(
                     exc, f"Dependabot alerts setting of {name}", "admin on the repository (Administration: read)"))
-    dependabot["open_alerts"] = None if dep_index.error else dep_index.for_repo(name)
+    disabled = dependabot.get("alerts_enabled") is False
+    dependabot["open_alerts"] = None if (dep_index.error or disabled) else dep_index.for_repo(name)
     if dep_index.error:
         dependabot["alerts_error"] = dep_index.error
     elif dependabot.get("alerts_enabled") is False:
@@ -168,9 +169,12 @@ def part_b(api: GitHubApi, job: RepoJob, alerts: dict[str, AlertIndex]) -> None:
             else:
                 code.update(configured=None, error=errors.describe(exc, f"code scanning analyses of {name}",
                                                                    "security_events (Code scanning alerts: read)"))
-    code["open_alerts"] = None if (cs_index.error or not code["available"]) else cs_index.for_repo(name)
+    code["open_alerts"] = None if (cs_index.error or not code["available"] or code.get("configured") is False) \
+        else cs_index.for_repo(name)
     if cs_index.error:
         code["alerts_error"] = cs_index.error
+    elif code.get("configured") is False:
+        code["alerts_error"] = "not_enabled: code scanning is not set up for this repository, so it raises no alerts"
     job.doc["code_scanning"] = code
     # -- secret scanning ---------------------------------------------------------------------
     ss_index = alerts["secret_scanning"]
@@ -188,6 +192,9 @@ def part_b(api: GitHubApi, job: RepoJob, alerts: dict[str, AlertIndex]) -> None:
     secret["open_alerts"] = None if (ss_index.error or not secret["enabled"]) else ss_index.for_repo(name)
     if ss_index.error:
         secret["alerts_error"] = ss_index.error
+    elif secret["enabled"] is False:
+        secret["alerts_error"] = ("not_enabled: secret scanning is turned off for this repository, "
+                                  "so leaks go undetected")
     job.doc["secret_scanning"] = secret
 
 
