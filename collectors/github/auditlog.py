@@ -8,14 +8,20 @@ One query per action category (`phrase=action:<category> created:>=<since>`, `in
 `order=asc`, `per_page=100`), following the `after` cursors of the `Link` header to the end. The
 position reached — the last event's `@timestamp` and the `_document_id`s seen at that instant — is
 kept per category in the source's cursor; the next run asks from that instant and drops what it
-has already seen, so an event is stored once even when several share a millisecond. The first run
+has already seen, so an event is read once even when several share a millisecond. The first run
 looks back `audit_log_lookback_days`.
+
+The judged events themselves are kept in the cursor (`audit/events`) for `audit_log_lookback_days`
+and emitted again on every run, so a bypass read last week still shows as a current finding today
+(its evidence is unchanged, so nothing new is stored) until it ages out or is accepted as an
+exception — the same way a one-off event stays on an auditor's list until it is dealt with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from agent.http import HttpError
 from agent.model import Resource
@@ -44,16 +50,19 @@ def _iso(ms: int) -> str:
 
 def read_audit_log(api: GitHubApi, org: str, web: str, cursor: Cursor, lookback_days: int,
                    report: Callable[[str], None], now: datetime | None = None) -> Iterator[Resource]:
-    """Yield new audit events as `github.audit_event`; report one error if the log is not readable."""
+    """Yield the judged audit events of the window (new and kept); report one error if unreadable."""
     now = now or datetime.now(UTC)
+    kept: dict[str, dict[str, Any]] = dict(cursor.get("audit/events") or {})
+    positions: dict[str, dict[str, Any]] = {}
+    complete = True
     for category in CATEGORIES:
         key = f"audit/{category}"
         position = cursor.get(key) or {}
         last_ms = int(position.get("ts") or 0)
         seen = set(position.get("ids") or [])
         since = datetime.fromtimestamp(last_ms / 1000, UTC) if last_ms else now - timedelta(days=lookback_days)
-        phrase = f"action:{category} created:>={since.replace(microsecond=0).isoformat()}"
-        params = {"phrase": phrase, "include": "all", "order": "asc"}
+        since = since.replace(microsecond=0)
+        params = {"phrase": f"action:{category} created:>={since.isoformat()}", "include": "all", "order": "asc"}
         newest, newest_ids = last_ms, set(seen)
         try:
             for page in api.pages(f"/orgs/{org}/audit-log", params):
@@ -66,12 +75,8 @@ def read_audit_log(api: GitHubApi, org: str, web: str, cursor: Cursor, lookback_
                         newest, newest_ids = at, set()
                     if at == newest:
                         newest_ids.add(doc_id)
-                    action = str(event.get("action") or "")
-                    if not wanted(action):
-                        continue
-                    data = {**event, "occurred_at": _iso(at) if at else None}
-                    yield Resource(EVENT_TYPE, f"{web}/organizations/{org}/settings/audit-log#{doc_id}",
-                                   f"{action} by {event.get('actor') or '?'}", data, account=org)
+                    if wanted(str(event.get("action") or "")):
+                        kept[doc_id] = {**event, "occurred_at": _iso(at) if at else None}
         except HttpError as exc:
             if exc.status == 404:  # the endpoint does not exist for this organisation's plan
                 report(f"not_enabled: the audit log of {org}: not available (plan) — the audit log API exists "
@@ -79,6 +84,17 @@ def read_audit_log(api: GitHubApi, org: str, web: str, cursor: Cursor, lookback_
             else:
                 report(errors.describe(exc, f"the audit log of {org}",
                                        "an owner token with read:audit_log (apps: Administration: read)"))
-            return
-        if newest > last_ms or newest_ids != seen:
-            cursor.set(key, {"ts": newest, "ids": sorted(newest_ids)})
+            complete = False
+            break
+        if not last_ms and not newest:  # nothing yet: keep the start, so the next query is the same
+            newest = int(since.timestamp() * 1000)  # (and a 304 answers it for free)
+        positions[key] = {"ts": newest, "ids": sorted(newest_ids)}
+    horizon = (now - timedelta(days=lookback_days)).timestamp() * 1000
+    kept = {doc: ev for doc, ev in kept.items() if int(ev.get("@timestamp") or ev.get("created_at") or 0) >= horizon}
+    for doc_id, event in sorted(kept.items(), key=lambda kv: (kv[1].get("@timestamp") or 0, kv[0])):
+        yield Resource(EVENT_TYPE, f"{web}/organizations/{org}/settings/audit-log#{doc_id}",
+                       f"{event.get('action')} by {event.get('actor') or '?'}", event, account=org)
+    if complete:
+        for key, value in positions.items():
+            cursor.set(key, value)
+        cursor.set("audit/events", kept)

@@ -45,6 +45,7 @@ class RateBudget:
         self._sleep, self._clock, self._mono = sleep, clock, monotonic
         self._lock = threading.Lock()
         self._windows: dict[str, Window] = {}
+        self._reported: dict[str, Window] = {}  # the last answer's figures per budget, for the run summary
         self._in_flight: dict[str, int] = {}
         self._skew = 0.0            # GitHub's clock minus ours, from the Date header
         self._recent: deque[float] = deque()
@@ -55,12 +56,14 @@ class RateBudget:
     def before(self, kind: str) -> None:
         """Block until a request of `kind` ("core", "graphql", ...) may be sent, then count it."""
         while True:
-            wait = self._reserve_slot(kind)
-            if wait <= 0:
+            wait, reserved = self._reserve_slot(kind)
+            if wait > 0:
+                self._sleep(wait)
+            if reserved:
                 return
-            self._sleep(wait)
 
-    def _reserve_slot(self, kind: str) -> float:
+    def _reserve_slot(self, kind: str) -> tuple[float, bool]:
+        """(seconds to sleep, whether the request is already counted and may go after the sleep)."""
         with self._lock:
             now = self._clock() + self._skew
             window = self._windows.get(kind)
@@ -75,19 +78,21 @@ class RateBudget:
                     self.pauses += 1
                     self.paused_seconds += wait
                 elif window.limit and spare < window.limit * self.slowdown_fraction:
-                    slot = max(now, window.next_slot)
+                    slot = max(now, window.next_slot)  # this request's slot, taken now
                     window.next_slot = slot + (window.reset - now) / spare
-                    wait = slot - now
-                    if wait > 0.001:
-                        return wait
+                    self._count(kind, window)
+                    return max(0.0, slot - now), True
             if wait > 0:
-                return wait
-            if window is not None:
-                window.estimate -= 1
-            self._in_flight[kind] = self._in_flight.get(kind, 0) + 1
-            if self.per_minute:
-                self._recent.append(self._mono())
-            return 0.0
+                return wait, False
+            self._count(kind, window)
+            return 0.0, True
+
+    def _count(self, kind: str, window: Window | None) -> None:
+        if window is not None:
+            window.estimate -= 1
+        self._in_flight[kind] = self._in_flight.get(kind, 0) + 1
+        if self.per_minute:
+            self._recent.append(self._mono())
 
     def _minute_wait(self) -> float:
         if not self.per_minute:
@@ -118,16 +123,17 @@ class RateBudget:
             estimate = remaining - self._in_flight.get(key, 0)
             window = self._windows.get(key)
             if window is None or reset > window.reset:
-                self._windows[key] = Window(resource or key, limit, remaining, reset, estimate)
+                window = self._windows[key] = Window(resource or key, limit, remaining, reset, estimate)
             elif reset == window.reset:
                 window.remaining = min(window.remaining, remaining)
                 window.estimate = min(window.estimate, estimate)
+            self._reported[key] = window
 
     def snapshot(self) -> dict[str, dict[str, int | float]]:
         """The last known budget per resource: limit, remaining, reset (epoch seconds)."""
         with self._lock:
             return {w.resource: {"limit": w.limit, "remaining": w.remaining, "reset": w.reset}
-                    for w in self._windows.values()}
+                    for w in self._reported.values()}
 
 
 def _parse(headers: Mapping[str, str]) -> tuple[int, int, float, str] | None:
