@@ -9,7 +9,7 @@ Printed: wall time of the collection, requests sent versus the minimum necessary
 evidence (computed from the tenant, listing by listing, page by page), the rate-limited floor and
 the ratio to it, throttled answers, and what the collector reported about the budget.
 
-The floor is the least time any client needs: max(latency floor N·λ/C, rate floor (⌈N/L⌉−1)·W +
+The floor is the least time any client needs: max(latency floor N·λ/C, rate floor (ceil(N/L)-1)·W +
 (last window's calls)·λ/C), with N the minimum calls, λ the latency, C the concurrency, L/W the limit.
 The secondary-limit pacing (`requests_per_minute`) is off: the fake has no secondary limit and time is
 scaled. `--repeat 2` runs again over the same store to show what the kept ETags save.
@@ -107,7 +107,8 @@ def minimum_calls(org: GitHubOrg) -> dict[str, int]:
     visible_dep = {a.repo for a in org.dependabot if org.repos[a.repo].vulnerability_alerts
                    and not org.repos[a.repo].archived and a.state == "open"}
     visible_code = {a.repo for a in org.code_scanning if org.repos[a.repo] in code_on}
-    dep_alerts = [a for a in org.dependabot if org.repos[a.repo].vulnerability_alerts and not org.repos[a.repo].archived]
+    dep_alerts = [a for a in org.dependabot
+                  if org.repos[a.repo].vulnerability_alerts and not org.repos[a.repo].archived]
     code_alerts = [a for a in org.code_scanning if org.repos[a.repo].visibility == "public"
                    or org.repos[a.repo].security.get("advanced_security") == "enabled"]
     secret_alerts = [a for a in org.secret_scanning if org.repos[a.repo].security.get("secret_scanning") == "enabled"]
@@ -228,8 +229,9 @@ def main() -> int:
               f"concurrency {args.concurrency}, rate limit {args.limit}/{args.window:g}s (scaled)")
         print("minimum calls: " + ", ".join(f"{k} {v}" for k, v in minimum.items()))
         for n, run in enumerate(runs, 1):
-            print(f"run {n}: {run['status']}, collection {run['collection_seconds']}s (pipeline {run['wall_seconds']}s),"
-                  f" {run['requests']} requests, {run['not_modified']} answered 304, {run['throttled']} throttled, "
+            print(f"run {n}: {run['status']}, collection {run['collection_seconds']}s "
+                  f"(pipeline {run['wall_seconds']}s), {run['requests']} requests, "
+                  f"{run['not_modified']} answered 304, {run['throttled']} throttled, "
                   f"{run['pauses']} rate-limit pauses, {run['resources']} resources")
         print(f"calls / minimum = {report['calls_ratio']} (target <= 1.05); floor {report['floor_seconds']}s, "
               f"time / floor = {report['floor_ratio']} (target <= 1.25)")
