@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Any
 
-from agent.fakeapi.server import Reply, Request
+from agent.fakeapi.server import RateState, Reply, Request
 
 _GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                   409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
@@ -77,6 +77,26 @@ def github_rate_limited(seconds: float, request: Request) -> Reply:
                         "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
                         {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-used": "5000",
                          "x-ratelimit-reset": str(reset), "x-ratelimit-resource": "core"})
+
+
+def github_rate_headers(state: RateState, resource: str = "core") -> dict[str, str]:
+    """The `x-ratelimit-*` headers GitHub sends on every answer (a 304 included)."""
+    return {"x-ratelimit-limit": str(state.limit), "x-ratelimit-remaining": str(state.remaining),
+            "x-ratelimit-used": str(state.used), "x-ratelimit-reset": str(state.reset_epoch),
+            "x-ratelimit-resource": resource}
+
+
+GITHUB_SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try "
+                            "again. If you reach out to GitHub Support for help, please include the request ID "
+                            "0C3A:2B4F:1D2E3F:4A5B6C:65F0A1B2.")
+
+
+def github_secondary_rate_limited(request: Request, *, status: int = 403, retry_after_s: float | None = None) -> Reply:
+    """GitHub's secondary rate limit: 403 (or 429), with `retry-after` only sometimes."""
+    headers = retry_after(retry_after_s) if retry_after_s is not None else {}
+    return github_error(status, GITHUB_SECONDARY_MESSAGE,
+                        "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+                        headers)
 
 
 def okta_rate_limited(seconds: float, request: Request) -> Reply:

@@ -110,24 +110,61 @@ class _Fault:
     times: int
 
 
-class _RateLimit:
-    """`limit` requests per `window` seconds; beyond that the provider's throttling reply."""
+@dataclass(frozen=True)
+class RateState:
+    """A rate limiter's window as a provider reports it in its headers."""
 
-    def __init__(self, limit: int, window: float, reply: Callable[[float, Request], Reply]):
+    limit: int
+    remaining: int
+    used: int
+    reset_epoch: int  # wall-clock epoch second at which the window resets
+
+
+class _RateLimit:
+    """`limit` requests per `window` seconds; beyond that the provider's throttling reply.
+
+    `headers(state)` adds the provider's rate-limit headers to every answer; a request whose
+    final status is in `free_statuses` (GitHub: 304 Not Modified) is not counted.
+    """
+
+    def __init__(self, limit: int, window: float, reply: Callable[[float, Request], Reply],
+                 headers: Callable[[RateState], dict[str, str]] | None = None,
+                 free_statuses: Iterable[int] = ()):
         self.limit, self.window, self.reply = limit, window, reply
+        self.headers = headers
+        self.free_statuses = frozenset(free_statuses)
         self.lock = threading.Lock()
         self.started = time.monotonic()
+        self.started_wall = time.time()
         self.count = 0
+        self.refused = 0
+
+    def _roll(self, now: float) -> None:
+        if now - self.started >= self.window:
+            self.started, self.started_wall, self.count = now, time.time(), 0
 
     def check(self, request: Request) -> Reply | None:
         with self.lock:
             now = time.monotonic()
-            if now - self.started >= self.window:
-                self.started, self.count = now, 0
+            self._roll(now)
             self.count += 1
             if self.count <= self.limit:
                 return None
+            self.count -= 1  # a refused request does not use the budget
+            self.refused += 1
             return self.reply(max(0.0, self.window - (now - self.started)), request)
+
+    def settle(self, status: int) -> dict[str, str]:
+        """After an answer: refund free statuses; the headers to add (if the provider sends any)."""
+        with self.lock:
+            if status in self.free_statuses and self.count > 0:
+                self.count -= 1
+            if self.headers is None:
+                return {}
+            used = min(self.count, self.limit)
+            state = RateState(self.limit, self.limit - used, used,
+                              int(self.started_wall + self.window + 0.999))
+        return self.headers(state)
 
     def remaining(self) -> tuple[int, float]:
         with self.lock:
@@ -185,9 +222,15 @@ class FakeApi:
         with self._lock:
             self._faults.append(_Fault(method, re.compile(path_regex), reply, times))
 
-    def rate_limit(self, limit: int, window: float, reply: Callable[[float, Request], Reply]) -> _RateLimit:
-        """Answer with `reply(seconds_until_reset, request)` beyond `limit` requests per `window`."""
-        limiter = _RateLimit(limit, window, reply)
+    def rate_limit(self, limit: int, window: float, reply: Callable[[float, Request], Reply], *,
+                   headers: Callable[[RateState], dict[str, str]] | None = None,
+                   free_statuses: Iterable[int] = ()) -> _RateLimit:
+        """Answer with `reply(seconds_until_reset, request)` beyond `limit` requests per `window`.
+
+        `headers(state)` decorates every answer with the provider's rate-limit headers; answers
+        with a status in `free_statuses` do not count (GitHub does not charge a 304).
+        """
+        limiter = _RateLimit(limit, window, reply, headers, free_statuses)
         self._limits.append(limiter)
         return limiter
 
@@ -272,9 +315,22 @@ class FakeApi:
         return self._not_found(request)
 
 
+def _etag_matches(if_none_match: str | None, tag: str) -> bool:
+    """RFC 9110 weak comparison: `W/"x"` matches `"x"`; a list or `*` is allowed."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    bare = tag.removeprefix("W/")
+    return any(candidate.strip().removeprefix("W/") == bare for candidate in if_none_match.split(","))
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     fake: FakeApi
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK (~40 ms per request on Linux), which real servers do not impose.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read `fake.log`
         return
@@ -308,8 +364,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if reply.etag and status == 200:
             tag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
             headers["ETag"] = tag
-            if request.header("If-None-Match") == tag:
+            if _etag_matches(request.header("If-None-Match"), tag):
                 status, payload = 304, b""
+        for limiter in list(fake._limits):
+            headers.update(limiter.settle(status))
         with fake._lock:
             fake.log.append(Logged(request.method, request.path, request.query, dict(request.headers),
                                    status, time.time()))

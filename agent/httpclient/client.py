@@ -77,6 +77,7 @@ class HttpClient:
         on_request: OnRequest | None = None,
         pace_below: float | None = None,
         rate_limit_403_floor: float = _RATE_LIMIT_403_FLOOR,
+        throttle_floor: float = 0.0,
     ) -> None:
         """Create a client.
 
@@ -88,7 +89,9 @@ class HttpClient:
         fraction such as 0.1) slows requests down once the server's rate-limit headers say fewer
         than that share of the limit remains (see :class:`HeaderPacer`). ``rate_limit_403_floor``
         is the least wait after a rate-limit 403 that carries no wait hint (GitHub asks for a
-        minute; Google's ``rateLimitExceeded`` wants exponential backoff from about a second).
+        minute; Google's ``rateLimitExceeded`` wants exponential backoff from about a second). ``throttle_floor`` is the
+        least wait after a 429 that carries no Retry-After or reset hint (GitHub asks for at least
+        a minute; other providers are fine with plain backoff, the default).
         """
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -100,6 +103,7 @@ class HttpClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.max_retry_after = max_retry_after
+        self.throttle_floor = throttle_floor
         self.stats = HttpStats()
         self._headers = {"User-Agent": user_agent, **(headers or {})}
         self._auth = auth
@@ -130,6 +134,10 @@ class HttpClient:
         self.close()
 
     # -- requests ----------------------------------------------------------------------
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep with the client's (injectable) sleep, for callers that pace their own requests."""
+        self._sleep(seconds)
 
     def resolve(self, url: str) -> str:
         """Absolute URL for ``url``: absolute URLs as given, others appended to ``base_url``.
@@ -369,7 +377,9 @@ class HttpClient:
         """(retryable, server-requested wait, minimum backoff) for an error response."""
         status = response.status_code
         if status in RETRYABLE_STATUSES:
-            return True, retry_after_seconds(response.headers), 0.0
+            wait = retry_after_seconds(response.headers)
+            floor = self.throttle_floor if status == 429 and wait is None else 0.0
+            return True, wait, floor
         if status == 403 and (is_rate_limited_403(response.headers, message)
                               or is_google_rate_limited_403(response.text)):
             self.stats.incr("throttled")

@@ -92,7 +92,7 @@ class AnnexaFunctions(functions.Functions):
         if name not in values:
             raise UnknownParameter(f"param({name!r}): the rule declares no such parameter "
                                    f"(declared: {', '.join(sorted(values)) or 'none'})")
-        return values[name]
+        return _as_json(values[name])
 
     @functions.signature({"types": ["object", "null"]})
     def _func_to_entries(self, value: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -143,6 +143,15 @@ def regex_problem(pattern: str) -> str | None:
     except (RecursionError, OverflowError, ValueError, MemoryError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def _as_json(value: Any) -> Any:
+    """Parameter values as JMESPath types: tuples (from frozen rule models) become lists."""
+    if isinstance(value, tuple | list):
+        return [_as_json(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _as_json(v) for k, v in value.items()}
+    return value
 
 
 def options(now: datetime | None = None) -> jmespath.Options:

@@ -94,7 +94,7 @@ def test_public_api_is_pinned() -> None:
     assert " ".join(list(init)[1:]) == (
         "base_url headers auth timeout max_retries backoff_base backoff_max max_retry_after "
         "max_concurrency rate_limit allow_post session user_agent sleep logger on_request pace_below "
-        "rate_limit_403_floor"
+        "rate_limit_403_floor throttle_floor"
     )
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for name, p in init.items() if name != "self")
     paginate = inspect.signature(HttpClient.paginate).parameters
@@ -444,6 +444,23 @@ def test_github_secondary_rate_limit_403_is_retried(
     assert client.get_json("/repos") == [{"name": "infra"}]
     assert sleeps[0] == 60.0 and sleeps[1] >= 60.0  # no header: GitHub says wait at least a minute
     assert client.stats.throttled == 2
+
+
+def test_429_without_hints_waits_at_least_the_throttle_floor(server: HTTPServer, sleeps: Sleeps) -> None:
+    """GitHub: a 429 with neither Retry-After nor x-ratelimit-reset means "wait at least a minute"."""
+    server.expect_oneshot_request("/repos").respond_with_json(fx.GITHUB_SECONDARY_RATE_LIMIT, status=429)
+    server.expect_oneshot_request("/repos").respond_with_json([{"name": "infra"}])
+    with HttpClient(base_url=server.url_for(""), sleep=sleeps, throttle_floor=60.0) as github:
+        assert github.get_json("/repos") == [{"name": "infra"}]
+    assert len(sleeps) == 1 and sleeps[0] >= 60.0
+
+
+def test_429_without_hints_and_no_floor_backs_off_briefly(server: HTTPServer, sleeps: Sleeps) -> None:
+    server.expect_oneshot_request("/repos").respond_with_json({"message": "slow down"}, status=429)
+    server.expect_oneshot_request("/repos").respond_with_json([])
+    with HttpClient(base_url=server.url_for(""), sleep=sleeps) as other:
+        assert other.get_json("/repos") == []
+    assert len(sleeps) == 1 and sleeps[0] < 1.0
 
 
 def test_github_primary_rate_limit_far_reset_gives_up(

@@ -110,6 +110,9 @@ def _check_findings(findings: list[dict]) -> None:  # type: ignore[type-arg]
     assert len(accounts) >= 3, accounts
     assert {"eu-west-1", "us-east-1"} <= regions, regions
     assert statuses["pass"] > 0 and statuses["fail"] > 0, statuses
+    # the simulated AWS organisation, plus any simulated SaaS tenant (agent/demo/providers), all demo sources
+    sources = {f["source"] for f in findings}
+    assert "demo-aws" in sources and all(s.startswith("demo-") for s in sources), sources
 
 
 def test_findings_with_config_option_from_another_folder(demo: Demo) -> None:

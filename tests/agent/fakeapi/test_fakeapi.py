@@ -94,6 +94,23 @@ def test_rate_limit_window_answers_with_provider_reply(api: FakeApi) -> None:
     assert limiter.remaining()[0] == 0
 
 
+def test_rate_limit_headers_and_free_304s(api: FakeApi) -> None:
+    """GitHub reports its budget on every answer and does not charge a 304 Not Modified."""
+    limiter = api.rate_limit(3, 60.0, fe.github_rate_limited, headers=fe.github_rate_headers, free_statuses=(304,))
+    first = requests.get(f"{api.url}/etag", timeout=5)
+    assert first.headers["x-ratelimit-remaining"] == "2" and first.headers["x-ratelimit-limit"] == "3"
+    assert int(first.headers["x-ratelimit-reset"]) >= int(time.time())
+    tag = first.headers["ETag"]
+    for _ in range(4):  # four 304s cost nothing
+        again = requests.get(f"{api.url}/etag", headers={"If-None-Match": f'W/{tag}'}, timeout=5)
+        assert again.status_code == 304 and again.headers["x-ratelimit-remaining"] == "2"
+    requests.get(f"{api.url}/etag", timeout=5)
+    requests.get(f"{api.url}/etag", timeout=5)
+    refused = requests.get(f"{api.url}/etag", timeout=5)
+    assert refused.status_code == 403 and refused.headers["x-ratelimit-remaining"] == "0"
+    assert "rate limit exceeded" in refused.json()["message"] and limiter.refused == 1
+
+
 def test_conditional_requests_get_304(api: FakeApi) -> None:
     first = requests.get(f"{api.url}/etag", timeout=5)
     again = requests.get(f"{api.url}/etag", headers={"If-None-Match": first.headers["ETag"]}, timeout=5)
