@@ -99,7 +99,7 @@ def collect(scope: Scope) -> Iterator[Resource]:
     data = window.close(scope.cursor, OVERLAP)
     data["subscriptionId"] = scope.subscription_id
     name = (scope.subscription or {}).get("displayName") or scope.subscription_id
-    yield scope.resource(ACTIVITY, path, f"{name} activity log", data, region="global")
+    yield scope.resource(ACTIVITY, path, str(name), data, region="global")
 
 
 SERVICE = ServiceSpec("activitylog", "subscription", {
