@@ -139,7 +139,8 @@ class AzureCollector(Collector):
         cache = RunCache()
         specs = [s for s in all_services()
                  if (opts.services is None or s.name in opts.services) and s.name not in opts.exclude_services]
-        subscriptions = self._subscriptions(opts, api, out)
+        arm_types = [t for s in specs if s.level == "subscription" for t in s.resource_types]
+        subscriptions = self._subscriptions(opts, api, out, arm_types) if arm_types else []
         tenant_id = opts.tenant_id if opts.tenant_id and GUID.match(opts.tenant_id) else None
         tenant_id = tenant_id or next((str(s.get("tenantId")) for s in subscriptions if s.get("tenantId")), None)
         if tenant_id is None and any(s.level == "tenant" for s in specs):
@@ -181,9 +182,9 @@ class AzureCollector(Collector):
             return None
         return str(orgs[0]["id"]) if orgs else None
 
-    def _subscriptions(self, opts: AzureOptions, api: AzureApi, out: queue.Queue[Any]) -> list[dict[str, Any]]:
+    def _subscriptions(self, opts: AzureOptions, api: AzureApi, out: queue.Queue[Any],
+                       arm_types: list[str]) -> list[dict[str, Any]]:
         """The subscriptions to read (each also yielded as `azure.subscription`); unreadable ones are errors."""
-        arm_types = [t for s in all_services() if s.level == "subscription" for t in s.resource_types]
         try:
             visible = {str(s["subscriptionId"]).lower(): s for s in api.arm_list("/subscriptions")}
         except HttpError as exc:

@@ -22,6 +22,7 @@ DIRECTORY_ROLES = {
 }
 GUEST_ROLE = "10dae51f-b6af-4016-8d66-8c2a99b929b3"
 RESTRICTED_GUEST_ROLE = "2af84b1e-32c8-42b7-82bc-daa82404023b"
+MEMBER_LIKE_GUEST_ROLE = "a0b1b346-4d3e-4e8b-98f8-753987be4970"
 
 
 def graph_time(when: datetime) -> str:
