@@ -142,7 +142,7 @@ def test_rule_passes_and_fails_on_its_twins(runs: tuple[AzureRun, AzureRun, dict
 
 
 def test_the_acme_run_reads_everything(runs: tuple[AzureRun, AzureRun, dict[str, str], str]) -> None:
-    acme_run, twin_run, ids, _ = runs
+    acme_run, twin_run, _ids, _ = runs
     assert acme_run.errors == [], acme_run.errors
     assert not [f for f in acme_run.findings if f["status"] == "error"]
     assert twin_run.errors == []
@@ -170,7 +170,7 @@ def test_messages_name_the_evidence(runs: tuple[AzureRun, AzureRun, dict[str, st
     assert ids["db_master"] not in acme_run.by_rule("azure.sql.database_tde_enabled")
 
 
-def test_rules_run_on_a_built_acme_tenant_file_of_its_own(tmp_path: Path) -> None:
+def test_a_graph_only_source_reads_no_subscription(tmp_path: Path) -> None:
     """The twin tenant restricted to Entra services reads no subscription and reports no ARM error."""
     mp = pytest.MonkeyPatch()
     mp.setenv("AZURE_TEST_TOKEN", "test-token-not-a-secret")
