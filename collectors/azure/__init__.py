@@ -90,6 +90,7 @@ class AzureCollector(Collector):
     Options = AzureOptions
 
     calls: CallLog | None = None  # last run's requests (bench, permissions coverage test)
+    last_api: AzureApi | None = None  # last run's API layer (its read pacer, for the bench and tests)
 
     def collect(self) -> Iterator[Resource]:
         out: queue.Queue[Any] = queue.Queue(maxsize=2000)
@@ -131,6 +132,7 @@ class AzureCollector(Collector):
                         arm_auth=lambda: {"Authorization": f"Bearer {tokens.token(arm_scope)}"},
                         graph_auth=lambda: {"Authorization": f"Bearer {tokens.token(graph_scope)}"})
         type(self).calls = api.log
+        type(self).last_api = api
         return api
 
     # -- fan-out -----------------------------------------------------------------------------
