@@ -43,6 +43,7 @@ class AzureOptions(CollectorOptions):
     graph_token_env: str | None = None
     credential: Literal["default", "environment", "workload_identity", "managed_identity", "cli"] = "default"
     managed_identity_client_id: str | None = None
+    instance_discovery: bool = True  # false for an authority Microsoft's discovery does not know (Azure Stack)
     services: list[str] | None = None
     exclude_services: list[str] = Field(default_factory=list)
     max_workers: int = Field(default=16, ge=1, le=64)
@@ -122,7 +123,8 @@ class AzureCollector(Collector):
             return auth.StaticTokens(token_env, opts.graph_token_env, graph_scope), arm_scope, graph_scope
         authority = opts.authority_host or auth.authority_for(opts.arm_endpoint)
         credential = auth.build_credential(opts.credential, authority=authority,
-                                           managed_identity_client_id=opts.managed_identity_client_id)
+                                           managed_identity_client_id=opts.managed_identity_client_id,
+                                           instance_discovery=opts.instance_discovery)
         tenant = opts.tenant_id if opts.tenant_id and GUID.match(opts.tenant_id) else None
         return auth.CredentialTokens(credential, tenant_id=tenant), arm_scope, graph_scope
 

@@ -122,12 +122,15 @@ def _first_line(text: str, limit: int = 400) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def build_credential(kind: str, *, authority: str | None, managed_identity_client_id: str | None) -> Any:
+def build_credential(kind: str, *, authority: str | None, managed_identity_client_id: str | None,
+                     instance_discovery: bool = True) -> Any:
     """An azure-identity credential: the default chain (environment service principal, workload identity,
     managed identity, Azure CLI, ...) or one of its members alone."""
     import azure.identity as identity
 
     common: dict[str, Any] = {"authority": authority} if authority else {}
+    if not instance_discovery:
+        common["disable_instance_discovery"] = True
     if kind == "environment":
         return identity.EnvironmentCredential(**common)
     if kind == "workload_identity":

@@ -20,7 +20,7 @@ from agent.fakeapi.azure import infra as i
 from agent.fakeapi.azure import platform as p
 from agent.fakeapi.azure.tenant import AzureTenant
 
-TENANT = "7c3a5e1d-2b4f-4c6a-9e8d-acme00000001"
+TENANT = "7c3a5e1d-2b4f-4c6a-9e8d-ace000000001"
 PROD = "11111111-aaaa-4bbb-8ccc-000000000001"
 DEV = "22222222-aaaa-4bbb-8ccc-000000000002"
 SANDBOX = "33333333-aaaa-4bbb-8ccc-000000000003"
@@ -254,7 +254,7 @@ def build(now: datetime | None = None) -> tuple[AzureTenant, dict[str, str]]:
 def compliant_directory(now: datetime | None = None) -> AzureTenant:
     """A tenant whose tenant-wide Entra ID settings and logs all pass (the twin of `build`'s directory)."""
     now = now or datetime.now(UTC)
-    t = AzureTenant(tenant_id="8d4b6f2e-3c5a-4d7b-8f9e-acme00000002", name="Acme Twin")
+    t = AzureTenant(tenant_id="8d4b6f2e-3c5a-4d7b-8f9e-ace000000002", name="Acme Twin")
     alice = t.add_user(d.user("alice@acme.example", last_sign_in=now - timedelta(days=1)), mfa=True, admin=True)
     bob = t.add_user(d.user("bob@acme.example", last_sign_in=now - timedelta(days=1)), mfa=True, admin=True)
     ga = d.role_assignment(alice, d.GLOBAL_ADMINISTRATOR)

@@ -53,7 +53,7 @@ class ReadBucket:
 class AzureTenant:
     """One Entra ID tenant and its subscriptions. Seed it with the builders in `infra`, `platform`, `directory`."""
 
-    tenant_id: str = "72f988bf-0000-4a4a-8a8a-acme00000001"
+    tenant_id: str = "72f988bf-0000-4a4a-8a8a-ace000000001"
     name: str = "Acme"
     domain: str = "acme.example"
     licence: str = "P2"                           # free | P1 | P2: what Entra ID features the tenant has
