@@ -56,6 +56,25 @@ class AzureRun:
         return [e for s in self.result.sources.values() for e in s.errors]
 
 
+def collect(fake: FakeApi, cursor: dict[str, Any] | None = None, **options: Any) -> tuple[list[Any], list[Any], Any]:
+    """Run the collector alone (no rules, no store): (resources, collection errors, cursor)."""
+    import logging
+
+    from agent.config import SourceConfig
+    from agent.runner import default_http_factory
+    from collectors.azure import AzureCollector, AzureOptions
+    from collectors.base import CollectorContext, Cursor, Progress
+
+    src = SourceConfig.model_validate({"name": "az", "type": "azure", "token_env": "AZURE_TEST_TOKEN",
+                                       "arm_endpoint": fake.url, "graph_endpoint": fake.url, **options})
+    saved = dict(cursor or {})
+    ctx = CollectorContext(source=src, options=AzureOptions.model_validate(src.options()),
+                           logger=logging.getLogger("annexa.collector.az"), progress=Progress(),
+                           cursor=Cursor(saved.get), http_factory=default_http_factory(src))
+    resources = list(AzureCollector(ctx).collect())
+    return resources, ctx.errors, ctx.cursor
+
+
 def source_yaml(fake: FakeApi, options: str = "", name: str = "az") -> str:
     return (f"  - name: {name}\n    type: azure\n    token_env: AZURE_TEST_TOKEN\n"
             f"    arm_endpoint: {fake.url}\n    graph_endpoint: {fake.url}\n{options}")
