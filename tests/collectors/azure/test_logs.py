@@ -39,7 +39,7 @@ def test_runs_count_each_event_once_and_keep_what_they_saw(acme_world: tuple[Fak
     signin_user = tenant.users[3]
     tenant.sign_ins.append(directory.sign_in(signin_user, now, mfa=False))
     fake.reset_log()
-    second, errors, cursor2 = collect(fake, cursor=cursor.pending, services=LOGS)
+    second, errors, _ = collect(fake, cursor=cursor.pending, services=LOGS)
     assert errors == []
     dev = summary(second, "azure.activitylog.activity", acme.DEV)
     assert dev["Categories"]["diagnostic_setting_deleted"]["Count"] == 2
