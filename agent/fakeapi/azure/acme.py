@@ -149,15 +149,18 @@ def _rbac(t: AzureTenant, ids: dict[str, str], people: dict[str, dict[str, Any]]
     dave_owner = p.role_assignment(dev, DEV, i.OWNER, people["dave"]["id"])
     guest_owner = p.role_assignment(f"{dev}/resourceGroups/RG-Dev", DEV, i.OWNER, people["mallory"]["id"])
     orphan = p.role_assignment(prod, PROD, i.READER, DELETED_USER)
+    data_reader = p.role_assignment(i.rid(PROD, "rg-data", "Microsoft.Storage/storageAccounts", "acmeprodlogs"), PROD,
+                                    i.STORAGE_BLOB_DATA_READER, people["erin"]["id"])
     wildcard = p.role_definition(DEV, i.guid("role", "ops"), "Acme Ops Everything", actions=["*"], custom=True,
                                  assignable=[dev])
     narrow = p.role_definition(PROD, i.guid("role", "reader"), "Acme Log Reader", custom=True,
                                actions=["Microsoft.Insights/logs/read", "Microsoft.OperationalInsights/*/read"],
                                assignable=[prod])
-    t.put(alice_owner, bob_owner, dave_owner, guest_owner, orphan, wildcard, narrow,
+    t.put(alice_owner, bob_owner, dave_owner, guest_owner, orphan, data_reader, wildcard, narrow,
           p.classic_administrator(DEV, "old-admin@acme.example"),
           p.classic_administrator(PROD, "billing@acme.example", "ServiceAdministrator;AccountAdministrator"))
     ids.update(assignment_alice=alice_owner["id"], assignment_guest=guest_owner["id"], assignment_orphan=orphan["id"],
+               assignment_data_reader=data_reader["id"],
                custom_role_bad=wildcard["id"], custom_role_good=narrow["id"])
 
 

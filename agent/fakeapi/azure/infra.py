@@ -21,12 +21,15 @@ CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
 SECURITY_READER = "39bc4728-0917-49c7-9d2c-d95423bc2eb4"
+STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 BUILT_IN_ROLES = {
     OWNER: ("Owner", ["*"], []),
     CONTRIBUTOR: ("Contributor", ["*"], ["Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write",
                                          "Microsoft.Authorization/elevateAccess/Action"]),
     READER: ("Reader", ["*/read"], []),
     USER_ACCESS_ADMINISTRATOR: ("User Access Administrator", ["*/read", "Microsoft.Authorization/*"], []),
+    STORAGE_BLOB_DATA_READER: ("Storage Blob Data Reader", ["Microsoft.Storage/storageAccounts/blobServices/"
+                                                            "containers/read"], []),
     SECURITY_READER: ("Security Reader", ["Microsoft.Security/*/read", "Microsoft.Insights/alertRules/read",
                                           "Microsoft.Resources/subscriptions/resourceGroups/read"], []),
 }
