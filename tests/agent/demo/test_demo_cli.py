@@ -102,6 +102,8 @@ def _findings(demo: Demo, *args: str, env: dict[str, str] | None = None) -> list
 
 
 def _check_findings(findings: list[dict]) -> None:  # type: ignore[type-arg]
+    findings = [f for f in findings if f["source"] == "demo-aws"]  # other simulated tenants have their own tests
+    assert findings
     accounts = {f["resource"]["account"] for f in findings if f["resource"].get("account")}
     regions = {f["resource"]["region"] for f in findings if f["resource"].get("region")}
     statuses = Counter(f["status"] for f in findings)
