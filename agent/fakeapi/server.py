@@ -218,7 +218,7 @@ class FakeApi:
         class _Handler(_RequestHandler):
             fake = api
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         if self.tls is not None:
             server.socket = self.tls.wrap_socket(server.socket, server_side=True)
@@ -268,9 +268,18 @@ class FakeApi:
         return self._not_found(request)
 
 
+class _Server(ThreadingHTTPServer):
+    # A real service accepts a burst of new connections; the default backlog of 5 would make clients
+    # opening many connections at once wait for a SYN retry (about a second) instead.
+    request_queue_size = 128
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     fake: FakeApi
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle's algorithm the body would wait for the
+    # client's delayed ACK (about 40 ms per request), a delay no real API has.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read `fake.log`
         return
