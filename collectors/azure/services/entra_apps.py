@@ -21,6 +21,7 @@ from collectors.azure.services.logstate import parse
 APPLICATION = "azure.entra.application"
 SERVICE_PRINCIPAL = "azure.entra.service_principal"
 APP_FIELDS = "id,appId,displayName,createdDateTime,signInAudience,passwordCredentials,keyCredentials"
+SECRET_FIELDS = frozenset({"secretText", "key"})  # a secret's value, a certificate's body
 SP_FIELDS = ("id,appId,displayName,accountEnabled,servicePrincipalType,appOwnerOrganizationId,"
              "passwordCredentials,keyCredentials")
 
@@ -40,9 +41,9 @@ def credentials(item: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _clean(item: dict[str, Any]) -> dict[str, Any]:
     data = dict(item)
-    data["passwordCredentials"] = [{k: v for k, v in c.items() if k != "secretText"}
-                                   for c in item.get("passwordCredentials") or []]
-    data["keyCredentials"] = [{k: v for k, v in c.items() if k != "key"} for c in item.get("keyCredentials") or []]
+    for key in ("passwordCredentials", "keyCredentials"):
+        data[key] = [{k: v for k, v in c.items() if k not in SECRET_FIELDS} for c in item.get(key) or []
+                     if isinstance(c, dict)]
     data["Credentials"] = credentials(item)
     return data
 

@@ -75,6 +75,21 @@ def collect(fake: FakeApi, cursor: dict[str, Any] | None = None, **options: Any)
     return resources, ctx.errors, ctx.cursor
 
 
+def stored_bytes(folder: Path) -> bytes:
+    """Every byte a run left under `folder`: database files, and each evidence blob decompressed."""
+    import contextlib
+    import zlib
+
+    out = []
+    for path in folder.rglob("*"):
+        if path.is_file():
+            raw = path.read_bytes()
+            with contextlib.suppress(zlib.error):
+                raw = zlib.decompress(raw)
+            out.append(raw)
+    return b"\n".join(out)
+
+
 def source_yaml(fake: FakeApi, options: str = "", name: str = "az") -> str:
     return (f"  - name: {name}\n    type: azure\n    token_env: AZURE_TEST_TOKEN\n"
             f"    arm_endpoint: {fake.url}\n    graph_endpoint: {fake.url}\n{options}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from agent.fakeapi import FakeApi
 from agent.fakeapi.azure import AzureTenant, acme
 from agent.fakeapi.errors import arm_error
-from tests.collectors.azure.conftest import TOKEN, source_yaml
+from tests.collectors.azure.conftest import TOKEN, source_yaml, stored_bytes
 
 GRAPH = "https://graph.microsoft.com/v1.0"
 
@@ -41,7 +41,8 @@ def test_annexa_run_end_to_end(acme_world: tuple[FakeApi, AzureTenant, dict[str,
     assert by[("azure.activitylog.no_diagnostic_setting_deleted", ids[f"activity_{acme.DEV}"])]["status"] == "fail"
     assert annexa(config, "run", "--fail-on", "fail").returncode == 1
     # the token never reaches the store, the evidence or the output
-    stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    stored = stored_bytes(tmp_path)
+    assert ids["storage_bad"].encode() in stored
     assert TOKEN.encode() not in stored
     assert TOKEN not in run.stdout + run.stderr
 
