@@ -129,6 +129,10 @@ class AzureCollector(Collector):
         return auth.CredentialTokens(credential, tenant_id=tenant), arm_scope, graph_scope
 
     def _api(self, opts: AzureOptions) -> AzureApi:
+        if "arm_endpoint" not in opts.model_fields_set and self.ctx.source.endpoint:
+            # the common `endpoint` key every HTTP source takes names the ARM endpoint here
+            opts = opts.model_copy(update={"arm_endpoint": self.ctx.source.endpoint.rstrip("/")})
+            self.ctx.options = opts
         tokens, arm_scope, graph_scope = self._tokens(opts)
         api = build_api(self.ctx.http, arm_endpoint=opts.arm_endpoint, graph_endpoint=opts.graph_endpoint,
                         arm_auth=lambda: {"Authorization": f"Bearer {tokens.token(arm_scope)}"},
@@ -140,6 +144,7 @@ class AzureCollector(Collector):
     # -- fan-out -----------------------------------------------------------------------------
     def _fan_out(self, opts: AzureOptions, out: queue.Queue[Any]) -> None:
         api = self._api(opts)
+        opts = self.ctx.options
         cache = RunCache()
         specs = [s for s in all_services()
                  if (opts.services is None or s.name in opts.services) and s.name not in opts.exclude_services]

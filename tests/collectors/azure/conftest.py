@@ -56,8 +56,10 @@ class AzureRun:
         return [e for s in self.result.sources.values() for e in s.errors]
 
 
-def collect(fake: FakeApi, cursor: dict[str, Any] | None = None, **options: Any) -> tuple[list[Any], list[Any], Any]:
-    """Run the collector alone (no rules, no store): (resources, collection errors, cursor)."""
+def collect(fake: FakeApi, cursor: dict[str, Any] | None = None, *, arm_key: str = "arm_endpoint",
+            **options: Any) -> tuple[list[Any], list[Any], Any]:
+    """Run the collector alone (no rules, no store): (resources, collection errors, cursor). `arm_key` is the
+    key that names the fake as the ARM endpoint (`endpoint`, the key every HTTP source has, works too)."""
     import logging
 
     from agent.config import SourceConfig
@@ -66,7 +68,7 @@ def collect(fake: FakeApi, cursor: dict[str, Any] | None = None, **options: Any)
     from collectors.base import CollectorContext, Cursor, Progress
 
     src = SourceConfig.model_validate({"name": "az", "type": "azure", "token_env": "AZURE_TEST_TOKEN",
-                                       "arm_endpoint": fake.url, "graph_endpoint": fake.url, **options})
+                                       arm_key: fake.url, "graph_endpoint": fake.url, **options})
     saved = dict(cursor or {})
     ctx = CollectorContext(source=src, options=AzureOptions.model_validate(src.options()),
                            logger=logging.getLogger("annexa.collector.az"), progress=Progress(),

@@ -126,3 +126,9 @@ def test_a_bad_option_in_annexa_yaml_is_exit_2_naming_the_line(tmp_path: Path) -
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "annexa.yaml:6" in done.stderr and "subscriptions" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_common_endpoint_key_names_arm(acme_world: tuple[FakeApi, AzureTenant, dict[str, str]]) -> None:
+    fake, _tenant, _ids = acme_world
+    resources, errors, _ = collect(fake, arm_key="endpoint", services=["storage"])
+    assert errors == [] and any(r.type == "azure.storage.account" for r in resources)
