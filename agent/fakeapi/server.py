@@ -265,7 +265,7 @@ class FakeApi:
         class _Handler(_RequestHandler):
             fake = api
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         if self.tls is not None:
             server.socket = self.tls.wrap_socket(server.socket, server_side=True)
@@ -323,6 +323,12 @@ def _etag_matches(if_none_match: str | None, tag: str) -> bool:
         return True
     bare = tag.removeprefix("W/")
     return any(candidate.strip().removeprefix("W/") == bare for candidate in if_none_match.split(","))
+
+
+class _Server(ThreadingHTTPServer):
+    # A real service accepts a burst of new connections; the default backlog of 5 would make clients
+    # opening many connections at once wait for a SYN retry (about a second) instead.
+    request_queue_size = 128
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

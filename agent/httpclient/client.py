@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from agent.httpclient.errors import HttpError, ReadOnlyViolation, parse_provider_error, snippet
+from agent.httpclient.errors import ForeignOrigin, HttpError, ReadOnlyViolation, parse_provider_error, snippet
 from agent.httpclient.paging import PageSpec, Style
 from agent.httpclient.redact import install_log_redaction, redact_text, redact_url
 from agent.httpclient.throttle import (
@@ -38,6 +39,10 @@ _TRANSIENT_EXCEPTIONS = (
 
 Params = Mapping[str, Any] | Sequence[tuple[str, Any]] | None
 OnRequest = Callable[[str, str, int | None, float], None]
+# A documented read-only POST: a URL regex, optionally with a check of the JSON body it may carry
+# (Microsoft Graph `$batch` is a read only when every request inside it is a GET).
+BodyCheck = Callable[[Any], bool]
+AllowedPost = str | tuple[str, BodyCheck]
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class HttpClient:
         max_retry_after: float = 120.0,
         max_concurrency: int = 8,
         rate_limit: float | None = None,
-        allow_post: Sequence[str] = (),
+        allow_post: Sequence[AllowedPost] = (),
         session: requests.Session | None = None,
         user_agent: str = "annexa",
         sleep: Callable[[float], None] = time.sleep,
@@ -78,20 +83,25 @@ class HttpClient:
         pace_below: float | None = None,
         rate_limit_403_floor: float = _RATE_LIMIT_403_FLOOR,
         throttle_floor: float = 0.0,
+        origins: Sequence[str] = (),
     ) -> None:
         """Create a client.
 
         ``auth`` is called before every attempt (so a token provider can refresh) and returns
         extra headers. ``allow_post`` holds regexes *searched* in the absolute URL without its
         query (anchor them, e.g. ``r"^https://api\\.github\\.com/graphql$"``); only matching
-        POSTs are sent. ``on_request`` receives ``(method, redacted_url, status, seconds)``
-        after every attempt, ``status`` None when no response arrived. ``pace_below`` (a
+        POSTs are sent; an entry may be ``(regex, check)``, and then the POST is sent only when
+        ``check(json_body)`` is true (e.g. every request of a Graph ``$batch`` is a GET).
+        ``on_request`` receives ``(method, redacted_url, status, seconds)`` after every
+        attempt, ``status`` None when no response arrived. ``origins`` (``scheme://host[:port]``),
+        when given, are the only places requests may go: a next-page link or any URL elsewhere
+        is refused before the credentials in ``auth`` can travel with it. ``pace_below`` (a
         fraction such as 0.1) slows requests down once the server's rate-limit headers say fewer
         than that share of the limit remains (see :class:`HeaderPacer`). ``rate_limit_403_floor``
         is the least wait after a rate-limit 403 that carries no wait hint (GitHub asks for a
-        minute; Google's ``rateLimitExceeded`` wants exponential backoff from about a second). ``throttle_floor`` is the
-        least wait after a 429 that carries no Retry-After or reset hint (GitHub asks for at least
-        a minute; other providers are fine with plain backoff, the default).
+        minute; Google's ``rateLimitExceeded`` wants exponential backoff from about a second).
+        ``throttle_floor`` is the least wait after a 429 that carries no Retry-After or reset
+        hint (GitHub asks for at least a minute; other providers are fine with plain backoff).
         """
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -107,7 +117,11 @@ class HttpClient:
         self.stats = HttpStats()
         self._headers = {"User-Agent": user_agent, **(headers or {})}
         self._auth = auth
-        self._allow_post = tuple(re.compile(pattern) for pattern in allow_post)
+        self._allow_post = tuple(
+            (re.compile(entry), None) if isinstance(entry, str) else (re.compile(entry[0]), entry[1])
+            for entry in allow_post
+        )
+        self._origins = frozenset(_origin(o) for o in origins)
         self._owns_session = session is None
         self._session = session if session is not None else _new_session(max_concurrency)
         self._semaphore = threading.BoundedSemaphore(max_concurrency)
@@ -151,16 +165,22 @@ class HttpClient:
             raise ValueError(f"relative URL {url!r} needs a base_url")
         return f"{self.base_url}/{url.lstrip('/')}" if url else self.base_url
 
-    def check_read_only(self, method: str, url: str) -> None:
-        """Raise :class:`ReadOnlyViolation` unless ``method`` on ``url`` is a read."""
+    def check_read_only(self, method: str, url: str, json: Any = None) -> None:
+        """Raise :class:`ReadOnlyViolation` unless ``method`` on ``url`` (with body ``json``) is a read."""
         method = method.upper()
         if method in READ_METHODS:
             return
         if method == "POST":
             bare = url.split("?", 1)[0].split("#", 1)[0]
-            if any(pattern.search(bare) for pattern in self._allow_post):
-                return
+            for pattern, check in self._allow_post:
+                if pattern.search(bare) and (check is None or _passes(check, json)):
+                    return
         raise ReadOnlyViolation(method, redact_url(url))
+
+    def check_origin(self, url: str) -> None:
+        """Raise :class:`ForeignOrigin` if ``origins`` were given and ``url`` is not on one of them."""
+        if self._origins and _origin(url) not in self._origins:
+            raise ForeignOrigin(redact_url(url), sorted(self._origins))
 
     def request(
         self,
@@ -178,7 +198,8 @@ class HttpClient:
         """
         method = method.upper()
         full_url = self.resolve(url)
-        self.check_read_only(method, full_url)
+        self.check_read_only(method, full_url, json)
+        self.check_origin(full_url)
         shown = redact_url(requests.Request(method, full_url, params=params).prepare().url or full_url)
         attempts = 0
         while True:
@@ -416,6 +437,23 @@ def _pace_key(url: str) -> str:
     """The rate-limit family of a URL: its path with id-like segments masked (``/api/v1/users/*/factors``)."""
     path = url.split("?", 1)[0].split("#", 1)[0]
     return "/".join("*" if _ID_SEGMENT.search(part) else part for part in path.split("/"))
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased, default ports dropped."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    port = parts.port
+    if port is None or (scheme, port) in (("https", 443), ("http", 80)):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _passes(check: BodyCheck, body: Any) -> bool:
+    try:
+        return bool(check(body))
+    except Exception:  # a malformed body is simply not a read
+        return False
 
 
 def _new_session(max_concurrency: int) -> requests.Session:

@@ -27,6 +27,22 @@ class ReadOnlyViolation(Exception):
         return f"refused {self.method} {self.url}: the HTTP client is read-only"
 
 
+class ForeignOrigin(Exception):
+    """A request to a host the client was not configured for was refused before sending.
+
+    A next-page link or an absolute URL taken from a response could otherwise carry the
+    bearer token to another host.
+    """
+
+    def __init__(self, url: str, origins: list[str]) -> None:
+        super().__init__(url, origins)
+        self.url = url
+        self.origins = origins
+
+    def __str__(self) -> str:
+        return f"refused a request to {self.url}: not one of the API origins {', '.join(self.origins)}"
+
+
 class HttpError(Exception):
     """A request that failed for good (after any retries).
 

@@ -94,6 +94,14 @@ class AnnexaFunctions(functions.Functions):
                                    f"(declared: {', '.join(sorted(values)) or 'none'})")
         return _as_json(values[name])
 
+    @functions.signature({"types": ["array", "null"]}, {"types": ["array"]})
+    def _func_overlaps(self, ranges: list[Any] | None, values: list[Any]) -> bool:
+        """True if a number (or `[low, high]` pair) in `values` falls in one of the `[low, high]` `ranges`."""
+        spans = [_span(r) for r in ranges or []]
+        wanted = [_span(v) for v in values]
+        return any(a is not None and b is not None and a[0] <= b[1] and b[0] <= a[1]
+                   for a in spans for b in wanted)
+
     @functions.signature({"types": ["object", "null"]})
     def _func_to_entries(self, value: dict[str, Any] | None) -> list[dict[str, Any]]:
         return [{"key": k, "value": v} for k, v in (value or {}).items()]
@@ -152,6 +160,16 @@ def _as_json(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _as_json(v) for k, v in value.items()}
     return value
+
+
+def _span(value: Any) -> tuple[float, float] | None:
+    """`5` -> (5, 5); `[1, 9]` -> (1, 9); anything else -> None (ignored, never a match)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value), float(value)
+    if isinstance(value, list) and len(value) == 2 and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return float(min(value)), float(max(value))
+    return None
 
 
 def options(now: datetime | None = None) -> jmespath.Options:

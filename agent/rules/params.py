@@ -9,6 +9,7 @@ is merged key by key, so `{critical: 3}` overrides one severity and keeps the ot
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -55,6 +56,9 @@ class ParamResolver:
             for name, value in layer.items():
                 if name in values:
                     values[name] = merge_value(values[name], value)
+        # Plain lists and dicts: YAML's line-tracking containers are subclasses that JMESPath's
+        # function type checks reject ("unknown"), so a list parameter could not reach contains().
+        values = json.loads(json.dumps(values))
         self._cache[key] = values
         return values
 

@@ -16,7 +16,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request
 
-from agent.http import HttpClient, HttpError, ReadOnlyViolation, parse_link_header, redact_url
+from agent.http import ForeignOrigin, HttpClient, HttpError, ReadOnlyViolation, parse_link_header, redact_url
 
 try:  # tests laid out as packages
     from . import http_fixtures as fx
@@ -94,7 +94,7 @@ def test_public_api_is_pinned() -> None:
     assert " ".join(list(init)[1:]) == (
         "base_url headers auth timeout max_retries backoff_base backoff_max max_retry_after "
         "max_concurrency rate_limit allow_post session user_agent sleep logger on_request pace_below "
-        "rate_limit_403_floor throttle_floor"
+        "rate_limit_403_floor throttle_floor origins"
     )
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for name, p in init.items() if name != "self")
     paginate = inspect.signature(HttpClient.paginate).parameters
@@ -535,6 +535,42 @@ def test_allowed_post_pattern(server: HTTPServer) -> None:
         with pytest.raises(ReadOnlyViolation):
             http.request("POST", url)
     assert len(server.log) == 1
+
+
+def _all_gets(body: Any) -> bool:
+    return isinstance(body, dict) and all(r.get("method") == "GET" for r in body.get("requests", []))
+
+
+def test_allowed_post_with_body_check(server: HTTPServer) -> None:
+    """A POST allowed only with a read-only body (Graph `$batch` of GETs) is checked before sending."""
+    server.expect_request("/v1.0/$batch", method="POST").respond_with_json({"responses": []})
+    auth_calls: list[int] = []
+    http = HttpClient(base_url=server.url_for(""), allow_post=[(r"/v1\.0/\$batch$", _all_gets)],
+                      auth=lambda: auth_calls.append(1) or {})
+    reads = {"requests": [{"id": "1", "method": "GET", "url": "/users"}]}
+    assert http.request("POST", "/v1.0/$batch", json=reads).json() == {"responses": []}
+    for body in ({"requests": [{"id": "1", "method": "GET", "url": "/users"},
+                               {"id": "2", "method": "DELETE", "url": "/users/1"}]},
+                 {"requests": "not a list"}, None):
+        with pytest.raises(ReadOnlyViolation):
+            http.request("POST", "/v1.0/$batch", json=body)
+    assert len(server.log) == 1 and auth_calls == [1]
+
+
+def test_requests_outside_the_origins_are_refused(server: HTTPServer) -> None:
+    """A next link pointing at another host never receives the credentials."""
+    base = server.url_for("").rstrip("/")
+    server.expect_request("/items").respond_with_json(
+        {"value": [1], "nextLink": "http://127.0.0.2:9/steal?page=2"})
+    sent: list[int] = []
+    http = HttpClient(base_url=base, origins=[base], auth=lambda: sent.append(1) or {"Authorization": "Bearer t"})
+    pages = http.pages("/items", style="next_link")
+    assert next(pages).items == [1]
+    with pytest.raises(ForeignOrigin, match=r"127\.0\.0\.2"):
+        next(pages)
+    assert sent == [1] and len(server.log) == 1
+    # default ports and case do not matter
+    HttpClient(origins=["HTTPS://Example.COM:443"]).check_origin("https://example.com/x")
 
 
 # --- secrets --------------------------------------------------------------------------

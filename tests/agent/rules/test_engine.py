@@ -97,6 +97,16 @@ def test_regex_and_contains_any() -> None:
     assert evaluate(r, widget({"policy": "TLS13-1-2", "protocols": ["TLSv1"]})).status is Status.FAIL
 
 
+def test_overlaps_numbers_and_ranges() -> None:
+    r = rule(**{"assert": "!overlaps(open, [`22`, `3389`, [`5432`, `5433`]])"})
+    assert evaluate(r, widget({"open": [[80, 80], [443, 443]]})).status is Status.PASS
+    assert evaluate(r, widget({"open": [[20, 30]]})).status is Status.FAIL
+    assert evaluate(r, widget({"open": [[5433, 6000]]})).status is Status.FAIL
+    assert evaluate(r, widget({"open": [[0, 65535]]})).status is Status.FAIL
+    assert evaluate(r, widget({"open": None})).status is Status.PASS
+    assert evaluate(r, widget({"open": ["22", [True, 40]]})).status is Status.PASS  # not numbers: ignored
+
+
 def test_message_template_envelope_fields_and_escapes() -> None:
     r = rule(message="{{literal}} {name} ({id}) in {region}/{account}: {missing.field}")
     assert evaluate(r, widget({"enabled": False})).message == "{literal} w1 (w1) in eu-west-1/-: -"

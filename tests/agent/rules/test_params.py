@@ -62,6 +62,22 @@ def test_map_parameters_merge_key_by_key() -> None:
     assert verdict(r, res, resolver).status is Status.PASS
 
 
+def test_list_parameters_from_a_rule_file_reach_jmespath_functions(tmp_path: Path) -> None:
+    """Lists read from YAML (line-tracking list subclasses) work in contains(), as plain lists do."""
+    from agent.rules.loader import load_rules
+
+    (tmp_path / "p.yaml").write_text(
+        "provider: t\nrules:\n  - id: t.r.kinds\n    title: Allowed kinds\n    resource: testkit.widget\n"
+        "    severity: low\n    controls: [A.8.9]\n    params: {kinds: [db, cache]}\n"
+        "    assert: \"contains(param('kinds'), kind)\"\n    message: not allowed\n    guidance: Some guidance.\n"
+        "    remediation: Fix it.\n")
+    loaded = next(r for r in load_rules([tmp_path], builtin=False) if r.id == "t.r.kinds")
+    ok = Resource(type="testkit.widget", id="w", name="w", data={"kind": "db"}, source="s")
+    bad = Resource(type="testkit.widget", id="w", name="w", data={"kind": "web"}, source="s")
+    assert verdict(loaded, ok).status is Status.PASS
+    assert verdict(loaded, bad).status is Status.FAIL
+
+
 def test_undeclared_parameter_is_an_error_finding_not_a_pass() -> None:
     r = rule(params={}, **{"assert": "reviews >= param('min_reviews') || `true`"})
     ev = verdict(r, widget(5))
