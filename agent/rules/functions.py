@@ -91,9 +91,37 @@ class AnnexaFunctions(functions.Functions):
                                    f"(declared: {', '.join(sorted(values)) or 'none'})")
         return values[name]
 
+    @functions.signature({"types": ["array", "null"]}, {"types": ["array"]})
+    def _func_ports_in(self, specs: list[Any] | None, ports: list[Any]) -> list[Any]:
+        """The ports of `ports` that any port spec covers, in the order given.
+
+        A spec is a port number, "22", a range "1000-2000", or "*" / "all" for every port (the
+        forms firewall and security-group APIs use). Specs that are none of these match nothing.
+        """
+        ranges = [r for r in (port_range(spec) for spec in specs or []) if r is not None]
+        return [p for p in ports if isinstance(p, int | float) and not isinstance(p, bool)
+                and any(low <= p <= high for low, high in ranges)]
+
     @functions.signature({"types": ["object", "null"]})
     def _func_to_entries(self, value: dict[str, Any] | None) -> list[dict[str, Any]]:
         return [{"key": k, "value": v} for k, v in (value or {}).items()]
+
+
+def port_range(spec: Any) -> tuple[int, int] | None:
+    """(low, high) of a port spec: 22, "22", "1000-2000", "*" or "all"; None if it is not one."""
+    if isinstance(spec, bool):
+        return None
+    if isinstance(spec, int | float):
+        return int(spec), int(spec)
+    if not isinstance(spec, str):
+        return None
+    text = spec.strip().lower()
+    if text in ("*", "all"):
+        return 0, 65535
+    low, sep, high = text.partition("-")
+    if not low.strip().isdigit() or (sep and not high.strip().isdigit()):
+        return None
+    return (int(low), int(high)) if sep else (int(low), int(low))
 
 
 def options(now: datetime | None = None) -> jmespath.Options:

@@ -151,3 +151,14 @@ def test_unknown_if_turns_an_unprovable_failure_into_error_but_keeps_a_proven_pa
     unknown = evaluate(r, widget({"own": False, "account_error": "AccessDenied"}))
     assert unknown.status is Status.ERROR and unknown.message == "w1: account setting unreadable (AccessDenied)"
     assert evaluate(r, widget({"own": False, "account": False})).status is Status.FAIL
+
+
+def test_ports_in_matches_numbers_ranges_and_wildcards() -> None:
+    r = rule(**{"assert": "length(ports_in(specs, `[22, 3389, 5432]`)) == `0`",
+                "message": "{name} exposes {ports_in(specs, `[22, 3389, 5432]`)}"})
+    assert evaluate(r, widget({"specs": ["80", "443", "8000-8080"]})).status is Status.PASS
+    assert evaluate(r, widget({"specs": ["3000-4000", 22]})).message == "w1 exposes [22,3389]"
+    assert evaluate(r, widget({"specs": ["all"]})).message == "w1 exposes [22,3389,5432]"
+    assert evaluate(r, widget({"specs": ["*", True, "x-y", None]})).status is Status.FAIL
+    assert evaluate(r, widget({"specs": [True, "x-y", "5-"]})).status is Status.PASS
+    assert evaluate(r, widget({})).status is Status.PASS  # no specs open nothing
