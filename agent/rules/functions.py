@@ -89,7 +89,7 @@ class AnnexaFunctions(functions.Functions):
         if name not in values:
             raise UnknownParameter(f"param({name!r}): the rule declares no such parameter "
                                    f"(declared: {', '.join(sorted(values)) or 'none'})")
-        return values[name]
+        return _plain_json(values[name])
 
     @functions.signature({"types": ["array", "null"]}, {"types": ["array"]})
     def _func_ports_in(self, specs: list[Any] | None, ports: list[Any]) -> list[Any]:
@@ -105,6 +105,15 @@ class AnnexaFunctions(functions.Functions):
     @functions.signature({"types": ["object", "null"]})
     def _func_to_entries(self, value: dict[str, Any] | None) -> list[dict[str, Any]]:
         return [{"key": k, "value": v} for k, v in (value or {}).items()]
+
+
+def _plain_json(value: Any) -> Any:
+    """Plain lists and dicts: JMESPath type-checks by exact type, and YAML loaders hand out subclasses."""
+    if isinstance(value, dict):
+        return {str(k): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(v) for v in value]
+    return value
 
 
 def port_range(spec: Any) -> tuple[int, int] | None:

@@ -162,3 +162,17 @@ def test_ports_in_matches_numbers_ranges_and_wildcards() -> None:
     assert evaluate(r, widget({"specs": ["*", True, "x-y", None]})).status is Status.FAIL
     assert evaluate(r, widget({"specs": [True, "x-y", "5-"]})).status is Status.PASS
     assert evaluate(r, widget({})).status is Status.PASS  # no specs open nothing
+
+
+def test_list_parameters_from_yaml_are_plain_lists_for_functions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agent.rules.loader import load_rules
+
+    pack = tmp_path / "t.yaml"
+    pack.write_text("provider: t\nrules:\n  - id: t.r.ports\n    title: Ports\n    resource: testkit.widget\n"
+                    "    severity: low\n    controls: [A.8.20]\n    params: {ports: [22, 3389]}\n"
+                    "    assert: \"length(ports_in(specs, param('ports'))) == `0`"
+                    " && !contains(param('ports'), `80`)\"\n"
+                    "    message: m\n    guidance: Some guidance text.\n    remediation: Fix it.\n")
+    (loaded,) = load_rules([pack], known_types={"testkit.widget"}, builtin=False)
+    assert evaluate(loaded, widget({"specs": ["20-30"]})).status is Status.FAIL
+    assert evaluate(loaded, widget({"specs": ["80"]})).status is Status.PASS
