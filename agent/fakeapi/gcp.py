@@ -259,8 +259,8 @@ class _Routes:
         terms = _query_terms(request.arg("query") or "")
         if terms is None:
             return google_error(400, f"Invalid query: {request.arg('query')}")
-        found = [f.body() for f in self.world.folders
-                 if all(_field(f.body(), k) == v for k, v in terms if k != "state")]
+        found = [f.body() for f in self.world.folders if not f.hidden
+                 and all(_field(f.body(), k) == v for k, v in terms if k != "state")]
         reply = self._page(request, found, "folders", default=50, maximum=1000)
         reply.body["folders"] = [_rm_enums(request, f) for f in reply.body.get("folders", [])]
         return reply
@@ -269,19 +269,23 @@ class _Routes:
         parent = request.arg("parent")
         if not parent:
             return google_error(400, "Request contains an invalid argument.")
-        found = [f.body() for f in self.world.folders if f.parent == parent]
+        found = [f.body() for f in self.world.folders if f.parent == parent and not f.hidden]
         reply = self._page(request, found, "folders", default=50, maximum=1000)
         reply.body["folders"] = [_rm_enums(request, f) for f in reply.body.get("folders", [])]
         return reply
 
-    def get_folder(self, request: Request) -> Reply:
+    def _folder(self, request: Request) -> Any:
         folder = self.world.folder(request.params["key"])
+        return None if folder is None or folder.hidden else folder
+
+    def get_folder(self, request: Request) -> Reply:
+        folder = self._folder(request)
         if folder is None:
             return google_error(403, "The caller does not have permission")
         return Reply(200, _rm_enums(request, folder.body()))
 
     def folder_iam(self, request: Request) -> Reply:
-        folder = self.world.folder(request.params["key"])
+        folder = self._folder(request)
         if folder is None:
             return google_error(403, "The caller does not have permission")
         return Reply(200, _policy_version(folder.iam, _requested_version(request)))
@@ -480,7 +484,7 @@ class _Routes:
         return self._page(request, project.sinks, "sinks", default=200, maximum=200)
 
     def folder_sinks(self, request: Request) -> Reply:
-        folder = self.world.folder(request.params["key"])
+        folder = self._folder(request)
         if folder is None:
             return google_error(403, "The caller does not have permission")
         return self._page(request, folder.sinks, "sinks", default=200, maximum=200)
@@ -545,7 +549,7 @@ class _Routes:
         return Reply(200, _effective(f"projects/{project.number}/policies/{constraint}", spec))
 
     def folder_org_policy(self, request: Request) -> Reply:
-        folder = self.world.folder(request.params["key"])
+        folder = self._folder(request)
         if folder is None:
             return google_error(403, "The caller does not have permission")
         constraint = request.params["constraint"]

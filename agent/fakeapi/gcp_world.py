@@ -81,6 +81,7 @@ class GcpFolder:
     display_name: str
     iam: dict[str, Any] = field(default_factory=policy)
     sinks: list[dict[str, Any]] = field(default_factory=list)
+    hidden: bool = False  # the credentials cannot see it (search skips it, reads are denied)
 
     @property
     def name(self) -> str:

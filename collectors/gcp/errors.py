@@ -10,6 +10,7 @@ from __future__ import annotations
 from google.api_core import exceptions as api_exceptions
 
 from agent.http import HttpError, ReadOnlyViolation, redact_text
+from collectors.gcp.auth import CredentialsError
 
 # ErrorInfo reasons / legacy `errors[].reason` values meaning "this API cannot be used in the project".
 NOT_ENABLED = frozenset({"SERVICE_DISABLED", "accessNotConfigured", "BILLING_DISABLED", "billingNotEnabled",
@@ -42,6 +43,8 @@ def classify(exc: BaseException) -> str:
         return _word(exc.status, exc.provider_reason, exc.provider_message)
     if isinstance(exc, api_exceptions.GoogleAPICallError):
         return _word(exc.code if isinstance(exc.code, int) else None, exc.reason, exc.message or "")
+    if isinstance(exc, CredentialsError):
+        return "denied"
     if isinstance(exc, ReadOnlyViolation):
         return "denied"  # refused by Annexa itself before sending: never expected
     if isinstance(exc, ValueError | KeyError | TypeError):
@@ -54,8 +57,8 @@ def describe(exc: BaseException, context: str = "") -> str:
     word = classify(exc)
     if isinstance(exc, HttpError):
         status = "connection failed" if exc.status is None else str(exc.status)
-        codes = " ".join(c for c in (exc.provider_code, f"({exc.provider_reason})" if exc.provider_reason
-                                     else "") if c)
+        code = exc.provider_code if exc.provider_code != str(exc.status) else ""  # older APIs send no status
+        codes = " ".join(c for c in (code, f"({exc.provider_reason})" if exc.provider_reason else "") if c)
         detail = f"{exc.method} {exc.url} -> {status} {codes}".rstrip() + f": {exc.provider_message}"
     elif isinstance(exc, api_exceptions.GoogleAPICallError):
         status_name = getattr(exc.grpc_status_code, "name", "") or type(exc).__name__

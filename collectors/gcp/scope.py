@@ -114,7 +114,8 @@ class ProjectScope:
                                  "message": f"{scope_name} could not be reached"})
             token = body.get("nextPageToken")
             if not token or token in seen:
-                return out, problems
+                unique = {p["scope"]: p for p in problems}  # every page repeats the unreachable scopes
+                return out, list(unique.values())
             seen.add(token)
             query["pageToken"] = token
 
