@@ -29,6 +29,7 @@ Handler = Callable[[Request], Reply]
 _STATE_NUMBERS = {"STATE_UNSPECIFIED": 0, "ACTIVE": 1, "DELETE_REQUESTED": 2}
 # APIs whose errors use the older JSON shape (no `status`, `errors[].reason`).
 _CLASSIC = {"storage.googleapis.com", "compute.googleapis.com", "sqladmin.googleapis.com"}
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 _INVALID_TOKEN = ("Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
                   "or other valid authentication credential.")
 
@@ -151,7 +152,8 @@ class _Routes:
             try:
                 header = jwt.get_unverified_header(assertion)
                 key = self.world.signing_keys[header.get("kid", "")]
-                claims = jwt.decode(assertion, key, algorithms=["RS256"], audience=request.base_url + "/token",
+                # Google's token endpoint expects its own URL as the audience, wherever token_uri points.
+                claims = jwt.decode(assertion, key, algorithms=["RS256"], audience=GOOGLE_TOKEN_AUDIENCE,
                                     options={"require": ["iss", "aud", "exp", "iat"]})
             except (KeyError, jwt.PyJWTError) as exc:
                 return Reply(400, {"error": "invalid_grant", "error_description": f"Invalid JWT Signature. ({exc})"})

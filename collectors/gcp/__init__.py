@@ -138,6 +138,7 @@ class GcpCollector(Collector):
                 raise RuntimeError(f"denied: the environment variable {source.token_env} (token_env) is empty")
         tokens = TokenSource.from_options(static_token=static, credentials_file=opts.credentials_file,
                                           quota_project=opts.quota_project)
+        tokens.token()  # fail fast, once, when the credentials cannot produce a token
         bases = endpoints.resolve(source.endpoint, opts.endpoints)
         calls: Counter[str] = Counter()
         lock = threading.Lock()
