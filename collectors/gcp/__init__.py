@@ -31,6 +31,10 @@ from collectors.gcp.services import ServiceSpec, all_services
 from collectors.gcp.services.orgpolicy import DEFAULT_CONSTRAINTS
 
 PROJECT_TYPES_SKIPPED = {"gcp.organization", "gcp.folder"}
+# Requests in flight when the source sets no `max_concurrency`: Google's quotas are per minute and per
+# project, and its APIs answer in tens of milliseconds, so more parallel reads than the common default
+# of 8 keep a rate-limited run near its floor (bench/gcp_bench.py).
+DEFAULT_CONCURRENCY = 16
 
 
 def _resource_types() -> dict[str, str]:
@@ -148,8 +152,9 @@ class GcpCollector(Collector):
             with lock:
                 calls[f"{method} {url.split('?', 1)[0]}"] += 1
 
+        limits = {} if "max_concurrency" in source.model_fields_set else {"max_concurrency": DEFAULT_CONCURRENCY}
         http = self.ctx.http(base_url=None, auth=tokens.headers, allow_post=endpoints.allow_post(bases),
-                             max_retries=opts.max_retries, on_request=record)
+                             max_retries=opts.max_retries, on_request=record, **limits)
         run = RunContext(http=http, bases=bases, options=opts, report=self.ctx.report_error,
                          cursor=self.ctx.cursor, hierarchy=Hierarchy(), logger=self.ctx.logger)
         run.rm = ResourceManager(http, bases["cloudresourcemanager"], tokens.library_credentials())
