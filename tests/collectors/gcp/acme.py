@@ -199,8 +199,11 @@ def build(world: GcpWorld) -> Acme:
                      iam=policy([binding("roles/cloudkms.cryptoKeyDecrypter", "allAuthenticatedUsers")]))
     w.add_crypto_key(prod, "europe-west1", "app", "signing", rotation_days=None, purpose="ASYMMETRIC_SIGN")
     w.add_crypto_key(dev, "global", "dev", "yearly", rotation_days=365)
+    w.add_crypto_key(dev, "europe-west1", "dev", "ekm", rotation_days=None,
+                     versionTemplate={"protectionLevel": "EXTERNAL", "algorithm": "EXTERNAL_SYMMETRIC_ENCRYPTION"})
     key = lambda p, loc, r, k: f"//cloudkms.googleapis.com/projects/{p}/locations/{loc}/keyRings/{r}/cryptoKeys/{k}"  # noqa: E731
     acme.ids["signing"] = key(PROD, "europe-west1", "app", "signing")
+    acme.ids["ekm"] = key(DEV, "europe-west1", "dev", "ekm")
     acme.expect("gcp.kms.key_rotation", [key(PROD, "europe-west1", "app", "data")],
                 [key(PROD, "europe-west1", "app", "legacy"), key(DEV, "global", "dev", "yearly")])
     acme.expect("gcp.kms.key_not_public", [key(PROD, "europe-west1", "app", "data")],

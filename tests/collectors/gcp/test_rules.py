@@ -45,3 +45,39 @@ def test_rule_verdicts(scenario: tuple[acme.Acme, GcpRun], rule: str) -> None:
         assert run.status(rule, resource_id) == "pass", run.message(rule, resource_id)
     for resource_id in failing:
         assert run.status(rule, resource_id) == "fail", run.message(rule, resource_id)
+
+
+def test_rules_skip_what_they_do_not_apply_to(scenario: tuple[acme.Acme, GcpRun]) -> None:
+    built, run = scenario
+    assert built.ids["signing"] not in run.by_rule("gcp.kms.key_rotation")  # asymmetric
+    assert built.ids["ekm"] not in run.by_rule("gcp.kms.key_rotation")  # rotated in the external key manager
+    assert built.ids["replica"] not in run.by_rule("gcp.sql.automated_backups")
+    assert built.ids["gke"] not in run.by_rule("gcp.compute.instance_no_public_ip")
+    assert built.ids["internal_fw"] not in run.by_rule("gcp.compute.firewall_no_public_admin_ports")
+    assert built.ids["disabled_fw"] not in run.by_rule("gcp.compute.firewall_no_public_admin_ports")
+    assert run.status("gcp.compute.firewall_no_public_database_ports", built.ids["internal_fw"].replace(
+        "allow-all-internal", "allow-ssh-world")) == "pass"
+    assert run.status("gcp.compute.firewall_no_public_database_ports", built.ids["internal_fw"].replace(
+        "allow-all-internal", "allow-range-v6")) == "fail"  # 1000-4000 covers 1433, 3306, ...
+
+
+def test_dev_sql_is_not_enabled_so_its_rules_are_errors(scenario: tuple[acme.Acme, GcpRun]) -> None:
+    _, run = scenario
+    (error,) = [e for e in run.errors if e.resource_type == "gcp.sql.instance"]
+    assert error.account == acme.DEV and error.message.startswith("not_enabled: ")
+    scope = f"annexa:collection/gcp-main/{acme.DEV}/-/gcp.sql.instance"
+    assert run.status("gcp.sql.ssl_required", scope) == "error"
+    assert len(run.errors) == 1
+
+
+def test_messages_name_what_is_wrong(scenario: tuple[acme.Acme, GcpRun]) -> None:
+    built, run = scenario
+    prod = acme.RM + "projects/1001"
+    assert "user:bob@acme.example" in run.message("gcp.iam.no_basic_roles_for_people", prod)
+    assert "until-2030" in run.message("gcp.iam.no_basic_roles_for_people", prod)
+    assert "contractor@gmail.com" in run.message("gcp.iam.members_in_company_domains", prod)
+    ssh = acme.compute_id(acme.PROD, "global/firewalls/allow-ssh-world")
+    assert "[22]" in run.message("gcp.compute.firewall_no_public_admin_ports", ssh)
+    assert "[3389]" in run.message("gcp.compute.firewall_no_public_admin_ports",
+                                   acme.compute_id(acme.PROD, "global/firewalls/allow-range-v6"))
+    assert "mallory@acme.example" in run.message("gcp.logging.no_log_sink_removed", built.ids["prod_activity"])
