@@ -221,8 +221,9 @@ class GcpCollector(Collector):
         if org_name:
             hierarchy.folders = {n: f for n, f in hierarchy.folders.items() if org_name in (hierarchy.chain(n) or [])}
         projects = self._projects(run, opts)
-        for project in projects:
-            resolve_ancestry(hierarchy, project, run.http, run.bases["cloudresourcemanager"], describe)
+        with ThreadPoolExecutor(max_workers=opts.max_workers, thread_name_prefix="gcp-ancestry") as pool:
+            list(pool.map(lambda p: resolve_ancestry(hierarchy, p, run.http, run.bases["cloudresourcemanager"],
+                                                     describe), projects))
         hierarchy.projects = [p for p in projects if in_organization(p, org_name)]
         self.ctx.progress.update(f"found {len(hierarchy.organizations)} organisations, {len(hierarchy.folders)} "
                                  f"folders, {len(hierarchy.projects)} projects")
@@ -231,14 +232,15 @@ class GcpCollector(Collector):
         if opts.projects == "all":
             found = run.rm.search_projects("state:ACTIVE")  # an error here fails the whole source
             return [project_info(p) for p in found if not excluded(p["projectId"], opts.exclude_projects)]
-        out = []
-        for key in opts.projects:
-            if excluded(key, opts.exclude_projects):
-                continue
+        def read(key: str) -> ProjectInfo | None:
             try:
-                out.append(project_info(run.rm.get_project(key)))
+                return project_info(run.rm.get_project(key))
             except Exception as exc:
                 for rtype in self.resource_types:
                     if rtype not in PROJECT_TYPES_SKIPPED:
                         run.report(rtype, describe(exc, f"project {key}"), account=key)
-        return out
+                return None
+
+        wanted = [key for key in opts.projects if not excluded(key, opts.exclude_projects)]
+        with ThreadPoolExecutor(max_workers=opts.max_workers, thread_name_prefix="gcp-projects") as pool:
+            return [p for p in pool.map(read, wanted) if p is not None]

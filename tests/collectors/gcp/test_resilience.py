@@ -183,3 +183,29 @@ def test_projects_in_parallel_within_the_concurrency_cap(monkeypatch: pytest.Mon
         api.stop()
     assert got.errors == []
     assert 3 <= api.max_in_flight <= 6
+
+
+def test_explicit_projects_and_one_that_cannot_be_read(world: GcpWorld, fake: FakeApi,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    two_projects(world)
+    got = collect(fake, monkeypatch, {"projects": [PROD, "acme-gone"], "services": ["project", "storage"],
+                                      "audit_logs": False})
+    assert got.ids("gcp.project") == {"//cloudresourcemanager.googleapis.com/projects/1001"}
+    assert {e.account for e in got.errors} == {"acme-gone"}
+    assert all(e.message.startswith("denied: project acme-gone: 403") for e in got.errors)
+    assert not fake.calls(path="^/v3/projects:search$")
+
+
+def test_organization_limits_the_projects(world: GcpWorld, fake: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    two_projects(world)
+    world.add_project("other-org-project", "1009", parent="organizations/999")
+    hidden = world.add_folder("300", "restricted")
+    hidden.hidden = True
+    world.add_project("behind-hidden-folder", "1010", parent=hidden.name)
+    got = collect(fake, monkeypatch, {"organization": world.org_id, "services": ["project"], "audit_logs": False})
+    assert {r.data["projectId"] for r in got.resources if r.type == "gcp.project"} == {
+        PROD, DEV, "behind-hidden-folder"}
+    assert [c.path for c in fake.calls(path=":getAncestry$")] == ["/v1/projects/behind-hidden-folder:getAncestry"]
+    policy = got.one("gcp.iam.policy", "//cloudresourcemanager.googleapis.com/projects/1010").data
+    assert policy["ancestors"] == ["folders/300", f"organizations/{world.org_id}"]
+    assert policy["inheritedPolicyErrors"][0].startswith("folders/300: not visible")
