@@ -31,6 +31,16 @@ def _offset(token: str | None) -> int | None:
         return -1
 
 
+def offset_token(offset: int) -> str:
+    """The opaque page token the paging helpers hand out for the item at `offset`."""
+    return _token(offset)
+
+
+def token_offset(token: str | None) -> int | None:
+    """The offset of a token from `offset_token`; None if absent, -1 if it is not one of ours."""
+    return _offset(token)
+
+
 def _size(request: Request, name: str, default: int, maximum: int) -> int:
     return max(1, min(request.int_arg(name, default), maximum))
 

@@ -1,7 +1,13 @@
 """Shared read-only HTTP client for Annexa's REST collectors (GitHub, Okta, Azure, GCP, Workspace)."""
 
 from agent.httpclient.client import READ_METHODS, HttpClient, Page
-from agent.httpclient.errors import ForeignOrigin, HttpError, ReadOnlyViolation, parse_provider_error
+from agent.httpclient.errors import (
+    ForeignOrigin,
+    HttpError,
+    ReadOnlyViolation,
+    parse_provider_error,
+    parse_provider_reason,
+)
 from agent.httpclient.paging import Link, parse_link_header
 from agent.httpclient.redact import redact_text, redact_url
 from agent.httpclient.throttle import HeaderPacer, HttpStats, StatsSnapshot, TokenBucket, retry_after_seconds
@@ -20,6 +26,7 @@ __all__ = [
     "TokenBucket",
     "parse_link_header",
     "parse_provider_error",
+    "parse_provider_reason",
     "redact_text",
     "redact_url",
     "retry_after_seconds",

@@ -15,7 +15,14 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from agent.httpclient.errors import ForeignOrigin, HttpError, ReadOnlyViolation, parse_provider_error, snippet
+from agent.httpclient.errors import (
+    ForeignOrigin,
+    HttpError,
+    ReadOnlyViolation,
+    parse_provider_error,
+    parse_provider_reason,
+    snippet,
+)
 from agent.httpclient.paging import PageSpec, Style
 from agent.httpclient.redact import install_log_redaction, redact_text, redact_url
 from agent.httpclient.throttle import (
@@ -207,8 +214,10 @@ class HttpClient:
             response, failure = self._send(method, full_url, shown, params, json, data, headers)
             if response is not None and response.status_code < 400:
                 return response
+            provider_reason = None
             if response is not None:
                 message, code = parse_provider_error(response.text)
+                provider_reason = parse_provider_reason(response.text)
                 retryable, server_wait, floor = self._classify(response, message)
             else:
                 message, code = failure or "no response", None
@@ -223,7 +232,8 @@ class HttpClient:
                 retryable = False
             if not retryable or attempts > self.max_retries:
                 self.stats.incr("errors")
-                error = HttpError(method, shown, status, message, code, reason, attempts, server_wait)
+                error = HttpError(method, shown, status, message, code, reason, attempts, server_wait,
+                                  provider_reason)
                 # A plain 4xx is often expected (404: "no branch protection"); the caller decides.
                 routine = attempts == 1 and status is not None and status < 500
                 self._log.log(logging.DEBUG if routine else logging.WARNING, "%s", error)
@@ -240,6 +250,35 @@ class HttpClient:
             )
             self.stats.incr("retries")
             self._sleep(wait)
+
+    def send_external(self, method: str, url: str, send: Callable[[], requests.Response]) -> requests.Response:
+        """Send one request through another library's own transport under this client's rules.
+
+        For client libraries that must use their own HTTP session (e.g. a Google Cloud client
+        library's REST transport): the read-only check runs first (nothing is sent on a refusal),
+        then the rate limit and the concurrency cap are applied and the attempt is counted and
+        reported to ``on_request``. ``send`` performs the request; retrying stays with the library.
+        """
+        method = method.upper()
+        self.check_read_only(method, url)
+        shown = redact_url(url)
+        if self._bucket is not None:
+            self._bucket.acquire()
+        self.stats.incr("requests")
+        started = time.monotonic()
+        response: requests.Response | None = None
+        try:
+            with self._semaphore:
+                response = send()
+        finally:
+            seconds = time.monotonic() - started
+            status = None if response is None else response.status_code
+            if status == 429:
+                self.stats.incr("throttled")
+            self._log.debug("%s %s -> %s in %.3fs (external transport)", method, shown, status, seconds)
+            if self._on_request is not None:
+                self._on_request(method, shown, status, seconds)
+        return response
 
     def get_json(self, url: str, *, params: Params = None, headers: Mapping[str, str] | None = None) -> Any:
         """GET ``url`` and decode its JSON body (None for 204 No Content)."""

@@ -60,13 +60,15 @@ class HttpError(Exception):
         reason: str = "",
         attempts: int = 1,
         retry_after: float | None = None,
+        provider_reason: str | None = None,
     ) -> None:
         url = redact_url(url)
         provider_message = redact_text(provider_message)
         # HTTPStatus phrase first: HTTP/2 has no reason phrase and servers differ in case.
         reason = _phrase(status) or reason
         # Positional args (already redacted) so pickling round-trips and args leak nothing.
-        super().__init__(method, url, status, provider_message, provider_code, reason, attempts, retry_after)
+        super().__init__(method, url, status, provider_message, provider_code, reason, attempts, retry_after,
+                         provider_reason)
         self.method = method
         self.url = url
         self.status = status
@@ -75,6 +77,9 @@ class HttpError(Exception):
         self.reason = reason
         self.attempts = attempts
         self.retry_after = retry_after
+        # A finer machine-readable cause than the code, when the provider gives one (Google:
+        # `details[].reason` of the ErrorInfo, else `errors[].reason`; e.g. SERVICE_DISABLED).
+        self.provider_reason = provider_reason
 
     @property
     def is_auth_error(self) -> bool:
@@ -130,6 +135,31 @@ def parse_provider_error(body: str) -> tuple[str, str | None]:
         if parsed is not None:
             return parsed
     return snippet(body), None
+
+
+def parse_provider_reason(body: str) -> str | None:
+    """The machine-readable reason of a Google error body, or None.
+
+    Google APIs explain *why* in two places: the `google.rpc.ErrorInfo` entry of `details`
+    (`SERVICE_DISABLED`, `BILLING_DISABLED`, `IAM_PERMISSION_DENIED`, `RATE_LIMIT_EXCEEDED`, ...) and,
+    in the older JSON APIs (Storage, Compute), `errors[].reason` (`accessNotConfigured`, `forbidden`,
+    `rateLimitExceeded`, ...). The ErrorInfo reason wins when both are present.
+    """
+    try:
+        data: Any = json.loads(body) if body.strip() else None
+    except ValueError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return None
+    for detail in error.get("details") or []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo") \
+                and isinstance(detail.get("reason"), str) and detail["reason"]:
+            return str(detail["reason"])
+    for item in error.get("errors") or []:
+        if isinstance(item, dict) and isinstance(item.get("reason"), str) and item["reason"]:
+            return str(item["reason"])
+    return None
 
 
 def _parse_json_error(data: dict[str, Any]) -> tuple[str, str | None] | None:

@@ -40,6 +40,11 @@ class PythonRuleContext:
     identity: Any = None
     errors: list[str] = field(default_factory=list)
     params: Mapping[str, Any] = field(default_factory=dict)
+    source_params: Callable[[str], Mapping[str, Any]] | None = None
+
+    def params_for(self, source: str) -> Mapping[str, Any]:
+        """The rule's parameters as one source sees them (its own `params` applied last)."""
+        return self.source_params(source) if self.source_params is not None else self.params
 
 
 PythonRule = Callable[[Mapping[str, Sequence[Resource]], PythonRuleContext], Iterable[Evaluation]]
@@ -174,7 +179,8 @@ class RuleSet:
         records `error` findings for this rule only."""
         assert compiled.function is not None
         ctx = PythonRuleContext(rule=compiled.rule, now=self.now, identity=identity,
-                                params=self.params.for_rule(compiled.rule))
+                                params=self.params.for_rule(compiled.rule),
+                                source_params=lambda source: self.params.for_rule(compiled.rule, source))
         try:
             with rule_params(ctx.params):
                 results = list(compiled.function(resources, ctx))

@@ -92,7 +92,7 @@ class AnnexaFunctions(functions.Functions):
         if name not in values:
             raise UnknownParameter(f"param({name!r}): the rule declares no such parameter "
                                    f"(declared: {', '.join(sorted(values)) or 'none'})")
-        return _as_json(values[name])
+        return _plain_json(values[name])
 
     @functions.signature({"types": ["array", "null"]}, {"types": ["array"]})
     def _func_overlaps(self, ranges: list[Any] | None, values: list[Any]) -> bool:
@@ -101,6 +101,17 @@ class AnnexaFunctions(functions.Functions):
         wanted = [_span(v) for v in values]
         return any(a is not None and b is not None and a[0] <= b[1] and b[0] <= a[1]
                    for a in spans for b in wanted)
+
+    @functions.signature({"types": ["array", "null"]}, {"types": ["array"]})
+    def _func_ports_in(self, specs: list[Any] | None, ports: list[Any]) -> list[Any]:
+        """The ports of `ports` that any port spec covers, in the order given.
+
+        A spec is a port number, "22", a range "1000-2000", or "*" / "all" for every port (the
+        forms firewall and security-group APIs use). Specs that are none of these match nothing.
+        """
+        ranges = [r for r in (port_range(spec) for spec in specs or []) if r is not None]
+        return [p for p in ports if isinstance(p, int | float) and not isinstance(p, bool)
+                and any(low <= p <= high for low, high in ranges)]
 
     @functions.signature({"types": ["object", "null"]})
     def _func_to_entries(self, value: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -153,12 +164,12 @@ def regex_problem(pattern: str) -> str | None:
     return None
 
 
-def _as_json(value: Any) -> Any:
-    """Parameter values as JMESPath types: tuples (from frozen rule models) become lists."""
-    if isinstance(value, tuple | list):
-        return [_as_json(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _as_json(v) for k, v in value.items()}
+def _plain_json(value: Any) -> Any:
+    """Plain lists and dicts: JMESPath type-checks by exact type, and YAML loaders hand out subclasses."""
+    if isinstance(value, dict):
+        return {str(k): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(v) for v in value]
     return value
 
 
@@ -170,6 +181,23 @@ def _span(value: Any) -> tuple[float, float] | None:
             isinstance(v, int | float) and not isinstance(v, bool) for v in value):
         return float(min(value)), float(max(value))
     return None
+
+
+def port_range(spec: Any) -> tuple[int, int] | None:
+    """(low, high) of a port spec: 22, "22", "1000-2000", "*" or "all"; None if it is not one."""
+    if isinstance(spec, bool):
+        return None
+    if isinstance(spec, int | float):
+        return int(spec), int(spec)
+    if not isinstance(spec, str):
+        return None
+    text = spec.strip().lower()
+    if text in ("*", "all"):
+        return 0, 65535
+    low, sep, high = text.partition("-")
+    if not low.strip().isdigit() or (sep and not high.strip().isdigit()):
+        return None
+    return (int(low), int(high)) if sep else (int(low), int(low))
 
 
 def options(now: datetime | None = None) -> jmespath.Options:

@@ -784,3 +784,61 @@ def test_rfc7807_problem_documents_give_message_and_code(server: HTTPServer, cli
         client.get_json("/problem")
     assert info.value.provider_message == "Unprocessable Entity: pageSize must be at most 1000."
     assert info.value.provider_code == "INVALID_PAGINATION"
+
+
+# --- Google error reasons and library transports ------------------------------------------
+
+GOOGLE_SERVICE_DISABLED = {
+    "error": {
+        "code": 403,
+        "message": "Compute Engine API has not been used in project 123 before or it is disabled.",
+        "status": "PERMISSION_DENIED",
+        "errors": [{"message": "Compute Engine API has not been used", "domain": "usageLimits",
+                    "reason": "accessNotConfigured"}],
+        "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED",
+                     "domain": "googleapis.com", "metadata": {"service": "compute.googleapis.com"}}],
+    }
+}
+GOOGLE_STORAGE_FORBIDDEN = {  # the older JSON APIs (Storage, Compute) send no `status`
+    "error": {"code": 403, "message": "x does not have storage.buckets.list access.",
+              "errors": [{"message": "x does not have storage.buckets.list access.", "domain": "global",
+                          "reason": "forbidden"}]}
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "reason"),
+    [
+        (GOOGLE_SERVICE_DISABLED, "PERMISSION_DENIED", "SERVICE_DISABLED"),
+        (GOOGLE_STORAGE_FORBIDDEN, "403", "forbidden"),
+        (fx.GOOGLE_PERMISSION_DENIED, "PERMISSION_DENIED", None),
+        (fx.GITHUB_NOT_FOUND, None, None),
+    ],
+)
+def test_google_error_reason_is_kept(
+    server: HTTPServer, client: HttpClient, body: dict[str, Any], code: str | None, reason: str | None
+) -> None:
+    server.expect_request("/compute/v1/projects/p/global/firewalls").respond_with_json(body, status=403)
+    with pytest.raises(HttpError) as info:
+        client.get_json("/compute/v1/projects/p/global/firewalls")
+    assert (info.value.provider_code, info.value.provider_reason) == (code, reason)
+    assert pickle.loads(pickle.dumps(info.value)).provider_reason == reason
+
+
+def test_send_external_applies_read_only_limits_and_hook(server: HTTPServer) -> None:
+    """A library's own transport goes through the same read-only check, rate limit and request hook."""
+    import requests
+
+    server.expect_request("/v3/projects/1:getIamPolicy", method="POST").respond_with_json({"version": 3})
+    calls: list[tuple[str, str, int | None, float]] = []
+    http = HttpClient(allow_post=[r":getIamPolicy$"], rate_limit=50.0, on_request=lambda *a: calls.append(a))
+    session = requests.Session()
+    url = server.url_for("/v3/projects/1:getIamPolicy")
+    response = http.send_external("post", url, lambda: session.post(url, json={}))
+    assert response.json() == {"version": 3}
+    assert [(m, u, s) for m, u, s, _ in calls] == [("POST", url, 200)] and http.stats.requests == 1
+    sent: list[int] = []
+    refused = server.url_for("/v3/projects/1:setIamPolicy")
+    with pytest.raises(ReadOnlyViolation):
+        http.send_external("POST", refused, lambda: sent.append(1) or session.post(refused))
+    assert sent == [] and len(server.log) == 1 and http.stats.requests == 1

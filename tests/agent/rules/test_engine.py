@@ -226,3 +226,28 @@ def test_a_python_rule_that_fails_raises_python_rule_failed(function: str, words
     accounts = [Resource("testkit.account", "a1", "alice", {"email": "a@x"}, source="idp")]
     with pytest.raises(PythonRuleFailed, match=words):
         rs.evaluate_python(rs.python[0], {"testkit.account": accounts})
+
+
+def test_ports_in_matches_numbers_ranges_and_wildcards() -> None:
+    r = rule(**{"assert": "length(ports_in(specs, `[22, 3389, 5432]`)) == `0`",
+                "message": "{name} exposes {ports_in(specs, `[22, 3389, 5432]`)}"})
+    assert evaluate(r, widget({"specs": ["80", "443", "8000-8080"]})).status is Status.PASS
+    assert evaluate(r, widget({"specs": ["3000-4000", 22]})).message == "w1 exposes [22,3389]"
+    assert evaluate(r, widget({"specs": ["all"]})).message == "w1 exposes [22,3389,5432]"
+    assert evaluate(r, widget({"specs": ["*", True, "x-y", None]})).status is Status.FAIL
+    assert evaluate(r, widget({"specs": [True, "x-y", "5-"]})).status is Status.PASS
+    assert evaluate(r, widget({})).status is Status.PASS  # no specs open nothing
+
+
+def test_list_parameters_from_yaml_are_plain_lists_for_functions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agent.rules.loader import load_rules
+
+    pack = tmp_path / "t.yaml"
+    pack.write_text("provider: t\nrules:\n  - id: t.r.ports\n    title: Ports\n    resource: testkit.widget\n"
+                    "    severity: low\n    controls: [A.8.20]\n    params: {ports: [22, 3389]}\n"
+                    "    assert: \"length(ports_in(specs, param('ports'))) == `0`"
+                    " && !contains(param('ports'), `80`)\"\n"
+                    "    message: m\n    guidance: Some guidance text.\n    remediation: Fix it.\n")
+    (loaded,) = load_rules([pack], known_types={"testkit.widget"}, builtin=False)
+    assert evaluate(loaded, widget({"specs": ["20-30"]})).status is Status.FAIL
+    assert evaluate(loaded, widget({"specs": ["80"]})).status is Status.PASS
