@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.config import Config, SourceConfig
+from agent.health import log_summary, real_errors
 from agent.model import CollectionError, Finding, Resource, Status, canonical_json
 from agent.redaction import Redactor
 from agent.rules.engine import CompiledRule, Evaluation, PythonRuleFailed, RuleSet
@@ -108,7 +109,7 @@ class Runner:
             source=src, options=options, logger=logging.getLogger(f"annexa.collector.{src.name}"),
             progress=Progress(sink, src.name),
             cursor=Cursor(lambda key, name=src.name: self.store.cursor_value(name, key)),
-            http_factory=self.http_factory(src))
+            http_factory=self.http_factory(src), expected_gaps=list(self.config.expected_gaps))
 
     # -- the run ---------------------------------------------------------------------------
     def run(self, sources: list[SourceConfig], shard: str | None = None) -> RunResult:
@@ -163,6 +164,8 @@ class Runner:
                     summary.seconds = time.monotonic() - started[name]
                     summary.errors = list(contexts[name].errors)
                     for err in summary.errors:
+                        if err.expected is not None:
+                            continue  # an expected gap: recorded as not_applicable, no `error` finding
                         for finding in self._error_findings(err):
                             self._record(recorders[name], summary, finding)
                     continue
@@ -174,8 +177,11 @@ class Runner:
                 ctx = contexts[src.name]
                 summary = summaries[src.name]
                 summary.status = recorders[src.name].complete(ctx.errors, ctx.cursor.pending)
+                log_summary(log, src.name, summary.status, ctx.errors, summary.resources,
+                            len(get_collector(src.type).resource_types))
                 self.observer.source_finished(summary)
-            status = "partial" if any(s.errors for s in summaries.values()) else "complete"
+            status = "partial" if any(real_errors(e.to_json() for e in s.errors)
+                                      for s in summaries.values()) else "complete"
             manifest = self.store.seal_run(run_id, status)
             return RunResult(run_id, status, summaries, manifest)
         except (KeyboardInterrupt, RunInterrupted):
@@ -240,7 +246,7 @@ class Runner:
         available: set[str] = set()
         for src in sources:
             available.update(get_collector(src.type).resource_types)
-        errored = {e.resource_type for s in summaries.values() for e in s.errors}
+        errored = {e.resource_type for s in summaries.values() for e in s.errors if e.expected is None}
         for compiled in self.rules.python:
             inputs = set(compiled.rule.resources)
             if not inputs <= available or inputs & errored:
