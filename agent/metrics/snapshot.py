@@ -48,6 +48,7 @@ class ControlRow:
     title: str
     status: str | None = None  # None when the store could not be read
     evidence_age: float | None = None
+    evidence_at: float | None = None  # Unix time of the newest current evidence
     manual_expiry: float | None = None
 
 
@@ -60,6 +61,7 @@ class Snapshot:
     rule_findings: dict[tuple[str, str], int] = field(default_factory=dict)  # (rule, status)
     sources: dict[str, SourceStats] = field(default_factory=dict)
     compute_seconds: float = 0.0
+    ops: Any = None  # agent.metrics.ops.OpsFigures, added by the exporter
 
 
 def _ts(value: Any) -> float | None:
@@ -160,6 +162,7 @@ def compute(store: EvidenceStore, controls: list[Control], rules: list[Rule], *,
         row.status = state.status
         newest = _ts(state.newest_evidence)
         row.evidence_age = None if newest is None else max(0.0, now - newest)
+        row.evidence_at = newest
         row.manual_expiry = _ts(state.manual.earliest_expiry) if state.manual.current else None
     sources = source_stats(store, configured_sources)
     snap = Snapshot(computed_at=now, store_up=True, controls=rows, findings=finding_counts(store, sources),
