@@ -6,11 +6,12 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from agent import clock
 from agent.model import CollectionError, Resource
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class CollectorContext:
     errors: list[CollectionError] = field(default_factory=list)
     secret_env: Callable[[str], str | None] = lambda name: None
     expected_gaps: list[ExpectedGap] = field(default_factory=list)
-    today: date = field(default_factory=lambda: datetime.now(UTC).date())
+    today: date = field(default_factory=lambda: clock.now().date())  # for expected gaps' expiry
 
     @property
     def name(self) -> str:
