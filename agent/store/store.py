@@ -112,7 +112,7 @@ class EvidenceStore:
             query = query.where(findings.c.source == source)
         query = query.order_by(findings.c.rule_id, findings.c.resource_id)
         with self.engine.connect() as conn:
-            for row in conn.execute(query).mappings().yield_per(1000):
+            for row in conn.execute(query.execution_options(yield_per=1000)).mappings():  # server-side cursor
                 yield dict(row)
 
     def counts_by_rule(self) -> dict[str, dict[str, int]]:
