@@ -69,10 +69,21 @@ def _child(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> tuple[f
     return time.perf_counter() - started, usage.ru_maxrss / 1024, proc.returncode
 
 
+PYCACHE = Path(os.environ.get("ANNEXA_PEERS_CACHE", Path.home() / ".cache" / "annexa-peers")) / "pycache"
+
+
 def tool_env(endpoint: str, *, optin_shim: bool = False) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANNEXA_"))}
+    """The scanner's environment: the emulator's endpoint and dummy keys, the shims, and byte code.
+
+    Every tool gets compiled byte code from one private cache (PYTHONPYCACHEPREFIX, filled by an
+    untimed warm-up run), as a pip-installed package would have: without it (this machine sets
+    PYTHONDONTWRITEBYTECODE=1) a tool whose venv holds no .pyc compiles ~1,000 modules per run.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "ANNEXA_")) and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(moto_env(endpoint))
     env["PYTHONPATH"] = str(SHIMS)
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     if optin_shim:
         env["ANNEXA_SHIM_OPTIN"] = "1"
     return env
@@ -96,6 +107,18 @@ def run_annexa(endpoint: str, work: Path) -> dict[str, Any]:
 def detection(findings: list[dict[str, Any]]) -> Counter[str]:
     """The multiset of `rule | resource id | status` (emulator ids normalised)."""
     return Counter(f"{f['rule']} | {normalise(str(f['resource']['id']))} | {f['status']}" for f in findings)
+
+
+def compare_detection(baseline: dict[str, Any], found: Counter[str]) -> tuple[list[str], list[str]]:
+    """(lost, new): baseline detections now missing (an error that became pass/fail is new, not
+    lost; a fail or pass that became error is lost), and detections not in the baseline."""
+    before = Counter(baseline["detections"])
+    lost = sorted((before - found).elements())
+    gained = sorted((found - before).elements())
+    # An error resolved into a real verdict is a gain in detection, not a loss.
+    resolved = {line.rsplit(" | ", 1)[0] for line in gained}
+    lost = [line for line in lost if not (line.endswith(" | error") and line.rsplit(" | ", 1)[0] in resolved)]
+    return lost, gained
 
 
 def run_scout(scout: str, endpoint: str, work: Path) -> dict[str, Any]:
@@ -170,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delays", default="0,100", help="added ms per call, comma-separated")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--baseline", type=Path, help="only record Annexa's detection on the world here")
+    parser.add_argument("--check", type=Path, metavar="BASELINE",
+                        help="only run Annexa once and compare its detection with BASELINE (exit 1 on a loss)")
     args = parser.parse_args(argv)
 
     world = MotoWorld()
@@ -184,6 +209,18 @@ def main(argv: list[str] | None = None) -> int:
                 "counts": result["found"], "detections": dict(sorted(found.items()))}, indent=1) + "\n")
             print(f"recorded {sum(found.values())} detections {result['found']} in {args.baseline}")
             return 0
+        if args.check:
+            seed_world(world.url)
+            result = run_annexa(world.url, work_root)
+            lost, gained = compare_detection(json.loads(args.check.read_text()), detection(result["findings"]))
+            print(f"annexa found {result['found']}; {len(lost)} detections lost, {len(gained)} new")
+            for line in lost:
+                print(f"  lost: {line}")
+            for line in gained:
+                print(f"  new:  {line}")
+            if lost:
+                print((work_root / "annexa.log").read_text()[-3000:])
+            return 1 if lost else 0
         tools: list[tuple[str, Any]] = [("annexa", run_annexa)]
         if args.scout:
             tools.append(("scoutsuite", lambda url, work: run_scout(args.scout, url, work)))
@@ -195,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         for delay in (float(d) for d in args.delays.split(",")):
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in tools}
             print(f"+{delay:.0f} ms per call (load {_load()})", flush=True)
+            if not report["conditions"]:
+                print("warm-up (byte code, untimed)", flush=True)
+                for name, runner in tools:
+                    measured(name, world, 0, runner, work_root)
             for _ in range(args.repeat):
                 for name, runner in tools:
                     runs[name].append(measured(name, world, delay, runner, work_root))
