@@ -179,7 +179,7 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
             cid = st.control.id
             say(f"control {cid} ({n}/{len(exported)})")
             docs = [r for r in manual_rows if r["control"] == cid]
-            exp = export_control(writer, store, index, cid, st.rules, docs, horizon)
+            exp = export_control(writer, store, index, cid, st.rules, docs, horizon, control=st.control)
             exports[cid] = exp
             writer.write_text(f"{exp.folder}/index.html", html.render_control(
                 state=st, export=exp, soa_entry=soa.get(cid), run_times=run_times, period=period_doc,
