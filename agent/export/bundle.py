@@ -19,8 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent import __version__
 from agent.catalogue import Catalogue
+from agent.config import RemediationConfig
 from agent.errors import AnnexaError
-from agent.export import html, manifest, oscal, signing
+from agent.export import html, manifest, oscal, pages, signing
 from agent.export.controls import ControlExport, export_control, manual_state
 from agent.export.history import (
     Period,
@@ -32,6 +33,10 @@ from agent.export.history import (
     source_entries,
     stored_rule_controls,
 )
+from agent.export.remediation import CSV_PATH as REMEDIATION_CSV
+from agent.export.remediation import HTML_PATH as REMEDIATION_HTML
+from agent.export.remediation import write_remediation
+from agent.export.samples import write_samples
 from agent.export.zipout import BundleWriter
 from agent.status import ControlState, ManualEvidenceState, control_states, rules_by_control
 from agent.store.timeutil import as_utc, ts_text, utcnow
@@ -128,7 +133,8 @@ def _no_data_message(store: Any, period: Period, controls: Sequence[str] | None)
 def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa: dict[str, Any], out: Path,
                   period: Period, controls: Sequence[str] | None = None,
                   signing_key: Ed25519PrivateKey | None = None,
-                  progress: Callable[[str], None] | None = None) -> ExportResult:
+                  progress: Callable[[str], None] | None = None, sample_dates: Sequence[datetime] = (),
+                  sla_for: Callable[[str], float | None] | None = None) -> ExportResult:
     """Write the bundle to `out`. Raises NoDataError (and writes nothing) when the period holds no evidence."""
     from agent.manual import manual_evidence_rows
     from agent.soa import soa_rows, write_soa_csv, write_soa_xlsx
@@ -185,6 +191,15 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
                 state=st, export=exp, soa_entry=soa.get(cid), run_times=run_times, period=period_doc,
                 generated_at=generated_at))
 
+        say("remediation timeliness and sample dates")
+        sla = sla_for or RemediationConfig().days_for
+        timeliness = write_remediation(writer, store, rule_ids=timeline_rules, controls=list(exports),
+                                       start=period.start, end=horizon, sla_for=sla)
+        writer.write_text(REMEDIATION_HTML, pages.render("remediation.html", r=timeliness, period=period_doc,
+                                                         horizon=horizon))
+        samples = write_samples(writer, store, sample_dates, rule_ids=timeline_rules, control_ids=list(exports),
+                                catalogue=catalogue, rules=merged, applicability=applicability)
+
         sources = source_entries(index)
         writer.write_text("oscal/assessment-results.json", json.dumps(oscal.assessment_results(
             states=exported, exports=exports, period_start=period.start, period_end=period.end,
@@ -201,6 +216,10 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
                        "evidence_files": sum(e.evidence_total for e in exports.values()),
                        "manual_files": sum(len(e.manual) for e in exports.values())},
             "missing_evidence": missing,
+            "remediation": {"file": REMEDIATION_CSV, "page": REMEDIATION_HTML, "failures": timeliness.episodes,
+                            "open_past_sla": timeliness.overdue_total,
+                            "sla_days": {k: v for k, v in timeliness.sla_days.items() if v is not None}},
+            "samples": [{"at": ts_text(e["at"]), "folder": f"samples/{e['folder']}"} for e in samples],
             "signature": None,
         }
         fingerprint = None
