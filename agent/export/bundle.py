@@ -33,6 +33,7 @@ from agent.export.history import (
     source_entries,
     stored_rule_controls,
 )
+from agent.export.observations import add_interval_observations
 from agent.export.remediation import CSV_PATH as REMEDIATION_CSV
 from agent.export.remediation import HTML_PATH as REMEDIATION_HTML
 from agent.export.remediation import write_remediation
@@ -201,9 +202,13 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
                                 catalogue=catalogue, rules=merged, applicability=applicability)
 
         sources = source_entries(index)
-        writer.write_text("oscal/assessment-results.json", json.dumps(oscal.assessment_results(
+        oscal_doc = oscal.assessment_results(
             states=exported, exports=exports, period_start=period.start, period_end=period.end,
-            generated_at=generated_at, sources=sources, excluded=excluded), indent=2, ensure_ascii=False) + "\n")
+            generated_at=generated_at, sources=sources, excluded=excluded)
+        add_interval_observations(oscal_doc, store, index, control_rules={st.control.id: st.rules for st in exported
+                                                                          if st.control.id in exports},
+                                  folders={cid: e.folder for cid, e in exports.items()})
+        writer.write_text("oscal/assessment-results.json", json.dumps(oscal_doc, indent=1, ensure_ascii=False) + "\n")
 
         missing = [m for e in exports.values() for m in e.missing_evidence]
         doc: dict[str, Any] = {
