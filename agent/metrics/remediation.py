@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from agent.config import SEVERITIES
 
@@ -66,7 +67,7 @@ def families(values: dict[str, Any], sla_for: Any) -> Iterator[Metric]:
 
 
 def _le(bound: float) -> str:
-    return str(float(bound))
+    return floatToGoString(bound)  # the form prometheus_client's own histograms use ("1.2096e+06")
 
 
 class RemediationCollector(Collector):
