@@ -40,7 +40,7 @@ RULE_SET_KIND = "annexa.rule-set/v1"
 @dataclass(frozen=True)
 class InputFile:
     kind: str  # rule_pack | rule_code | soa | exceptions
-    path: str  # as displayed: rules/aws/s3.yaml for built-in packs, else relative to the config folder
+    path: str  # rules/aws/s3.yaml for built-in packs, else relative to the config folder (or external/<dir>/<file>)
     sha256: str
 
     def as_dict(self) -> dict[str, str]:
@@ -57,10 +57,10 @@ def display_path(path: Path, base: Path | None) -> str:
         return "rules/" + resolved.relative_to(root).as_posix()
     if base is not None and resolved.is_relative_to(Path(base).resolve()):
         return resolved.relative_to(Path(base).resolve()).as_posix()
-    return resolved.as_posix()
+    return "external/" + "/".join(resolved.parts[-2:])  # no local folder layout in bundles
 
 
-def _code_path(function: str | None) -> Path | None:
+def code_path(function: str | None) -> Path | None:
     """The source file of a Python rule's module (`package.module:callable`), if it has one."""
     module = (function or "").partition(":")[0]
     if not module:
@@ -99,7 +99,7 @@ def rule_set_document(rules: Iterable[Any], keeper: _Keeper) -> dict[str, Any]:
             continue
         entry = {"file": keeper.keep("rule_pack", Path(rule.file)).sha256}
         if rule.kind == "python":
-            code = _code_path(rule.function)
+            code = code_path(rule.function)
             if code is not None and code.is_file():
                 entry["code"] = keeper.keep("rule_code", code).sha256
         by_rule[rule.id] = entry
