@@ -196,8 +196,8 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
                 state=st, export=exp, soa_entry=soa.get(cid), run_times=run_times, period=period_doc,
                 generated_at=generated_at, procedures=procedures(st.rules, rule_defs, policy, cid)))
 
+        register = build_register(store, index, policy, merged)  # before writing: it may add rule versions
         missing_policy = policy.write(writer)
-        register = build_register(store, index, policy, merged)
         write_register(writer, register)
         writer.write_text("policy.html", pages.render_policy(policy, period_doc))
         soa_doc = soa_pages.manifest_entry(soa_used, soa_versions)

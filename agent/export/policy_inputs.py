@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from agent.export.cells import InertCsvWriter
+from agent.export.verify_policy import RULE_SETS, RUN_MANIFESTS
 from agent.export.zipout import BundleWriter
 from agent.model import canonical_json
 from agent.policy_inputs import load_rule_set
@@ -33,8 +34,6 @@ log = logging.getLogger("annexa.export")
 
 FOLDERS = {"rule_pack": ("rules", "yaml"), "rule_code": ("code", "py"), "soa": ("soa", "yaml"),
            "exceptions": ("exceptions", "yaml")}
-RULE_SETS = "policy/rule-sets"
-RUN_MANIFESTS = "policy/run-manifests.jsonl"
 VERSIONS_CSV = "policy/versions.csv"
 VERSION_COLUMNS = ("kind", "path", "sha256", "file", "first_run", "last_run", "runs", "first_used", "last_used")
 
@@ -81,6 +80,7 @@ class PolicyHistory:
         self.versions: dict[tuple[str, str, str], Version] = {}
         self.unrecorded: list[int] = []
         self.counts: dict[tuple[str, str, str], int] = {}  # (control, rule, file digest) -> finding intervals
+        self._known: set[str] = set()
         for run in self.runs:
             inputs = run["manifest"].get("policy_inputs")
             self._inputs[run["id"]] = inputs
@@ -98,6 +98,7 @@ class PolicyHistory:
 
     def _use(self, kind: str, path: str, digest: str, run_id: int, at: Any) -> None:
         v = self.versions.setdefault((kind, path, digest), Version(kind, path, digest))
+        self._known.add(digest)
         v.runs.append(run_id)
         v.first_at = v.first_at or at
         v.last_at = at
@@ -129,7 +130,14 @@ class PolicyHistory:
         inputs = self.inputs_of(int(run_id))
         rule_set = self.rule_set((inputs or {}).get("rule_set"))
         entry = (rule_set or {}).get("rules", {}).get(rule_id)
-        return entry.get("file") if entry else None
+        if not entry:
+            return None
+        digest = entry["file"]
+        if digest not in self._known:  # opened by a run before the period: its rule version goes in too
+            path = next((f["path"] for f in rule_set["files"] if f["sha256"] == digest), "")  # type: ignore[index]
+            self.versions[("rule_pack", path, digest)] = Version("rule_pack", path, digest, [int(run_id)])
+            self._known.add(digest)
+        return digest
 
     def counter(self, control_id: str) -> Callable[[int | None, str], str]:
         """For findings.csv: (first_run, rule) -> rule version digest, counting findings per version."""
