@@ -63,6 +63,20 @@ def _docstring(function: str | None) -> str:
         return ""
 
 
+def version_logic(policy: PolicyHistory, digest: str, rule_id: str) -> dict[str, Any] | None:
+    """The rule's expressions as that rule pack version wrote them (None when it cannot be read)."""
+    from agent.yamlfile import load_yaml_text
+
+    try:
+        doc = load_yaml_text(policy.store.blobs.get_bytes(digest).decode("utf-8"), digest)
+        item = next(r for r in doc.get("rules", []) if isinstance(r, dict) and r.get("id") == rule_id)
+    except Exception:  # an unreadable or foreign file: the page says the logic is not available
+        return None
+    exprs = {k: (str(item[k]) if item.get(k) is not None else None) for k in ("where", "assert", "unknown_if")}
+    return {**exprs, "function": item.get("function"), "severity": item.get("severity"),
+            "fields": fields_read(exprs.values())}
+
+
 def procedures(rule_ids: Iterable[str], rules: dict[str, Any], policy: PolicyHistory,
                control_id: str) -> list[dict[str, Any]]:
     """One entry per rule of the control: title, severity, inputs, logic, and the versions run in the period."""
@@ -71,7 +85,8 @@ def procedures(rule_ids: Iterable[str], rules: dict[str, Any], policy: PolicyHis
         rule = rules.get(rid)
         versions = []
         for v in policy.rule_versions(rid):
-            versions.append({**v, "findings": policy.counts.get((control_id, rid, v["sha256"]), 0)})
+            versions.append({**v, "findings": policy.counts.get((control_id, rid, v["sha256"]), 0),
+                             "logic": version_logic(policy, v["sha256"], rid)})
         entry: dict[str, Any] = {"id": rid, "versions": versions, "known": rule is not None}
         if rule is not None:
             entry.update({
