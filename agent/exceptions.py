@@ -170,7 +170,7 @@ def _parse_entry(entry: Any, index: int, source: str, line: int | None,
                                           f"{where}.expires")
     approved_on = _parse_day(entry.get("approved_on"), source, key_line(entry, "approved_on") or line,
                              f"{where}.approved_on")
-    if approved_on is not None and approved_on >= expires.date() + dt.timedelta(days=1):
+    if approved_on is not None and dt.datetime.combine(approved_on, dt.time(), tzinfo=dt.UTC) >= expires:
         raise InputError(source, f"approved on {approved_on.isoformat()}, after the expiry {expires_text}",
                          line=key_line(entry, "approved_on") or line, field=f"{where}.approved_on")
     revoked = revoked_text = None
