@@ -21,8 +21,9 @@ from agent import __version__
 from agent.catalogue import Catalogue
 from agent.config import RemediationConfig
 from agent.errors import AnnexaError
-from agent.export import html, manifest, oscal, pages, signing
+from agent.export import html, manifest, oscal, pages, policy_pages, signing, soa_pages
 from agent.export.controls import ControlExport, export_control, manual_state
+from agent.export.exceptions_register import build_register, oscal_risks, write_register
 from agent.export.history import (
     Period,
     RuleRef,
@@ -34,6 +35,8 @@ from agent.export.history import (
     stored_rule_controls,
 )
 from agent.export.observations import add_interval_observations
+from agent.export.policy_inputs import PolicyHistory
+from agent.export.procedures import procedures
 from agent.export.remediation import CSV_PATH as REMEDIATION_CSV
 from agent.export.remediation import HTML_PATH as REMEDIATION_HTML
 from agent.export.remediation import write_remediation
@@ -147,12 +150,19 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
         raise AnnexaError(f"--out: folder {out.parent} does not exist")
     selected = set(controls) if controls else {c.id for c in catalogue.controls}
     index = load_run_index(store, period)
+    rules = list(rules)
+    policy = PolicyHistory(store, index.in_period)
+    soa_versions = soa_pages.soa_versions(policy, catalogue)
+    soa_used = soa_pages.soa_of_period(policy, catalogue)  # the SoA in force then, not today's file
+    if soa_used is not None:
+        soa = soa_used[0].entries
     manual_rows = [r for r in relevant_manual(manual_evidence_rows(store, include_removed=True), period)
                    if r["control"] in selected]
     if not index.in_period and not manual_rows:
         raise NoDataError(_no_data_message(store, period, sorted(selected) if controls else None))
 
     merged: list[RuleRef] = merge_rules(rules, stored_rule_controls(store, index))
+    rule_defs = {r.id: r for r in rules if hasattr(r, "assert_")}
     mapping = rules_by_control(merged)
     applicability = {cid: (e.applicable, e.justification) for cid, e in soa.items()}
     timeline_rules = {r for cid in selected if applicability.get(cid, (True, None))[0]
@@ -186,11 +196,20 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
             cid = st.control.id
             say(f"control {cid} ({n}/{len(exported)})")
             docs = [r for r in manual_rows if r["control"] == cid]
-            exp = export_control(writer, store, index, cid, st.rules, docs, horizon, control=st.control)
+            exp = export_control(writer, store, index, cid, st.rules, docs, horizon, policy.counter(cid),
+                                 control=st.control)
             exports[cid] = exp
             writer.write_text(f"{exp.folder}/index.html", html.render_control(
                 state=st, export=exp, soa_entry=soa.get(cid), run_times=run_times, period=period_doc,
-                generated_at=generated_at))
+                generated_at=generated_at, procedures=procedures(st.rules, rule_defs, policy, cid)))
+
+        register = build_register(store, index, policy, merged)  # before writing: it may add rule versions
+        missing_policy = policy.write(writer)
+        write_register(writer, register)
+        writer.write_text("policy.html", policy_pages.render_policy(policy, period_doc))
+        soa_doc = soa_pages.manifest_entry(soa_used, soa_versions)
+        writer.write_text("soa-versions.html", policy_pages.render_soa_versions(soa_versions, soa_doc, period_doc))
+        writer.write_text("exceptions.html", policy_pages.render_exceptions(register, period_doc, exports))
 
         say("remediation timeliness and sample dates")
         sla = sla_for or RemediationConfig().days_for
@@ -204,13 +223,14 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
         sources = source_entries(index)
         oscal_doc = oscal.assessment_results(
             states=exported, exports=exports, period_start=period.start, period_end=period.end,
-            generated_at=generated_at, sources=sources, excluded=excluded)
+            generated_at=generated_at, sources=sources, excluded=excluded, risks=oscal_risks(register),
+            control_risks=register.control_risks())
         add_interval_observations(oscal_doc, store, index, control_rules={st.control.id: st.rules for st in exported
                                                                           if st.control.id in exports},
                                   folders={cid: e.folder for cid, e in exports.items()})
         writer.write_text("oscal/assessment-results.json", json.dumps(oscal_doc, indent=1, ensure_ascii=False) + "\n")
 
-        missing = [m for e in exports.values() for m in e.missing_evidence]
+        missing = [m for e in exports.values() for m in e.missing_evidence] + missing_policy
         doc: dict[str, Any] = {
             "kind": manifest.KIND, "period": period_doc, "generated_at": ts_text(generated_at),
             "tool": {"name": "annexa", "version": __version__},
@@ -225,6 +245,9 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
                             "open_past_sla": timeliness.overdue_total,
                             "sla_days": {k: v for k, v in timeliness.sla_days.items() if v is not None}},
             "samples": [{"at": ts_text(e["at"]), "folder": f"samples/{e['folder']}"} for e in samples],
+            "policy_inputs": policy.manifest_entry(), "soa": soa_doc,
+            "exceptions": {"register": "exceptions.csv", "definitions": len(register.entries),
+                           "findings_covered": sum(e.findings for e in register.entries)},
             "signature": None,
         }
         fingerprint = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -37,7 +37,7 @@ log = logging.getLogger("annexa.export")
 
 FINDING_COLUMNS = ("rule", "title", "severity", "resource_id", "resource_type", "resource_name", "account",
                    "region", "source", "status", "from", "to", "first_seen", "last_seen", "open", "first_run",
-                   "last_run", "message", "evidence", "evidence_file", "exception")
+                   "last_run", "message", "evidence", "evidence_file", "exception", "rule_version")
 POPULATION_COLUMNS = ("source", "resource_type", "resource_id", "resource_name", "account", "region", "rules",
                       "intervals", "first_seen", "last_seen", "statuses_seen", "days_pass", "days_fail",
                       "days_error", "days_excepted", "status_at_period_end")
@@ -145,8 +145,12 @@ def _keep_newest(heap: list[tuple[Any, ...]], item: tuple[Any, ...], cap: int) -
 
 
 def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id: str, rule_ids: list[str],
-                   manual_rows: Iterable[dict[str, Any]], horizon: datetime, control: Any = None) -> ControlExport:
-    """Write controls/<id>/{findings.csv,population.csv,evidence/,manual/} and summarise them."""
+                   manual_rows: Iterable[dict[str, Any]], horizon: datetime,
+                   rule_version: Callable[[int | None, str], str] | None = None, control: Any = None) -> ControlExport:
+    """Write controls/<id>/{findings.csv,population.csv,evidence/,manual/} and summarise them.
+
+    ``rule_version(first_run, rule)``: the digest of the rule pack version that produced a finding.
+    """
     folder = f"controls/{control_id}"
     control = control if control is not None else SimpleNamespace(id=control_id, title="")
     out = ControlExport(control_id=control_id, folder=folder)
@@ -180,6 +184,7 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
                 clip_to = max(index.period.clip(last), clip_from)
                 digest = row["evidence"]
                 hexd = digest.removeprefix("sha256:") if digest else ""
+                version = rule_version(row["first_run"], row["rule_id"]) if rule_version else ""
                 if digest:
                     digests.add(hexd)
                 rows_out.writerow([
@@ -187,7 +192,7 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
                     row["resource_name"], _text(row["account"]), _text(row["region"]), row["source"], status,
                     _text(clip_from), _text(clip_to), _text(first), _text(last), _text(bool(row["open"])),
                     row["first_run"], row["last_run"], row["message"], _text(digest),
-                    f"evidence/{hexd}.json" if hexd else "", _text(row["exception"])])
+                    f"evidence/{hexd}.json" if hexd else "", _text(row["exception"]), version])
                 out.findings += 1
                 out.sources.add(row["source"])
                 lo, hi = index.covered_points(row)
@@ -201,7 +206,7 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
                 brief = {"rule": row["rule_id"], "resource_name": row["resource_name"],
                          "resource_id": row["resource_id"], "status": status, "from": ts_text(clip_from),
                          "to": ts_text(clip_to), "message": row["message"], "exception": row["exception"],
-                         "evidence": f"evidence/{hexd}.json" if hexd else None}
+                         "evidence": f"evidence/{hexd}.json" if hexd else None, "rule_version": version}
                 if first >= start:
                     out.events_total += 1
                     _keep_newest(events, (first, row["id"], brief), LIST_CAP)

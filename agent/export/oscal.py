@@ -51,8 +51,14 @@ def _state(status: str) -> dict[str, Any]:
 
 def assessment_results(*, states: Sequence[ControlState], exports: dict[str, ControlExport],
                        period_start: datetime, period_end: datetime, generated_at: datetime,
-                       sources: Sequence[dict[str, Any]], excluded: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The OSCAL document as a plain dict: {"assessment-results": {...}}."""
+                       sources: Sequence[dict[str, Any]], excluded: Sequence[dict[str, Any]],
+                       risks: Sequence[dict[str, Any]] = (),
+                       control_risks: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The OSCAL document as a plain dict: {"assessment-results": {...}}.
+
+    ``risks``: the exception register as OSCAL risks; ``control_risks``: control id -> the uuids of the
+    risks its finding links to (``related-risks``).
+    """
     plan_uuid = _uuid()
     tool_uuid = _uuid()
     components = [{
@@ -125,6 +131,8 @@ def assessment_results(*, states: Sequence[ControlState], exports: dict[str, Con
         }
         if related:
             finding["related-observations"] = related
+        if (control_risks or {}).get(cid):
+            finding["related-risks"] = [{"risk-uuid": u} for u in control_risks[cid]]  # type: ignore[index]
         findings.append(finding)
 
     result: dict[str, Any] = {
@@ -144,6 +152,8 @@ def assessment_results(*, states: Sequence[ControlState], exports: dict[str, Con
         result["observations"] = observations
     if findings:
         result["findings"] = findings
+    if risks:
+        result["risks"] = list(risks)
     return {"assessment-results": {
         "uuid": _uuid(),
         "metadata": {"title": "Annexa evidence export: ISO/IEC 27001:2022 Annex A",
