@@ -2,8 +2,10 @@
 
 Mapping: each applicable control is a reviewed control and gets one finding whose target is the
 control's objective (``<id>_obj``) with state satisfied / not-satisfied. Automated evidence becomes a
-TEST/AUTOMATED observation per control (subjects: the sources that produced it; relevant evidence: the
-control's CSVs and snapshot files in the bundle); uploaded documents become an EXAMINE observation.
+TEST observation per control (prop method-detail: automated; subjects: the sources that produced it;
+relevant evidence: the control's CSVs and snapshot files in the bundle); uploaded documents become an
+EXAMINE observation.
+agent.export.observations adds one observation per finding interval, with inventory items as subjects.
 There is no separate OSCAL assessment plan: ``import-ap`` points at a back-matter resource that says so,
 which the schema allows (a ``#uuid`` fragment reference).
 """
@@ -91,9 +93,10 @@ def assessment_results(*, states: Sequence[ControlState], exports: dict[str, Con
                 "description": (f"{len(state.rules)} rule(s) evaluated against collected configuration; at the "
                                 f"end of the period: {state.passing} passing, {state.failing} failing, "
                                 f"{state.errors} errors, {state.excepted} excepted."),
-                "props": [_prop("control-id", cid), _prop("findings-in-period", exp.findings),
+                "props": [_prop("control-id", cid), _prop("method-detail", "automated"),
+                          _prop("findings-in-period", exp.findings),
                           _prop("resources-in-scope", exp.resources)],
-                "methods": ["TEST", "AUTOMATED"], "types": ["control-objective"],
+                "methods": ["TEST"], "types": ["control-objective"],
                 "origins": [{"actors": [{"type": "tool", "actor-uuid": tool_uuid}]}],
                 "relevant-evidence": evidence, "collected": _ts(generated_at),
             }
