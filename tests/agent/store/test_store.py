@@ -33,8 +33,15 @@ class Harness:
         with self.store.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
+    def evidence_digests(self) -> list[str]:
+        """Evidence blob digests, not the policy inputs (rule files, rule set) the runs also keep there."""
+        from agent.policy_inputs import recorded_digests
+
+        policy = recorded_digests(self.store)
+        return sorted(d for d in evidence_payloads(Path(self.config.evidence_dir)) if d not in policy)
+
     def blob_files(self) -> int:
-        return len(evidence_payloads(Path(self.config.evidence_dir)))
+        return len(self.evidence_digests())
 
 
 @pytest.fixture
@@ -109,7 +116,7 @@ def test_chain_links_each_run_to_the_previous(harness: Harness) -> None:
 def test_tampered_blob_is_named(harness: Harness) -> None:
     harness.run()
     folder = Path(harness.config.evidence_dir)
-    digest = sorted(evidence_payloads(folder))[0]
+    digest = harness.evidence_digests()[0]
     doc = harness.store.blobs.get_bytes(digest).replace(b"\"name\"", b"\"nome\"")
     replace_blob(folder, digest, zlib.compress(doc, 6))
     report = verify_store(EvidenceStore.open(harness.config.store_url, harness.config.evidence_dir))
@@ -120,7 +127,7 @@ def test_tampered_blob_is_named(harness: Harness) -> None:
 def test_missing_blob_is_named(harness: Harness) -> None:
     harness.run()
     folder = Path(harness.config.evidence_dir)
-    digest = sorted(evidence_payloads(folder))[0]
+    digest = harness.evidence_digests()[0]
     harness.store.blobs.flush()  # type: ignore[attr-defined]
     drop_blob(folder, digest)
     report = verify_store(EvidenceStore.open(harness.config.store_url, harness.config.evidence_dir))
