@@ -155,6 +155,31 @@ class ExportConfig(_Strict):
     signing_key_env: str | None = Field(default=None, description="env var holding an Ed25519 PEM key")
 
 
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+DEFAULT_SLA_DAYS = {"critical": 7.0, "high": 30.0, "medium": 90.0, "low": 180.0}
+
+
+class RemediationConfig(_Strict):
+    """Remediation deadlines: days from a finding's first `fail` to its `pass` (agent/remediation.py)."""
+
+    sla_days: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SLA_DAYS),
+                                       description="severity -> days allowed to fix a failure")
+
+    @field_validator("sla_days")
+    @classmethod
+    def _severities(cls, value: dict[str, float]) -> dict[str, float]:
+        for severity, days in value.items():
+            if severity not in SEVERITIES:
+                raise ValueError(f"unknown severity {severity!r} (use {', '.join(SEVERITIES)})")
+            if not days > 0:
+                raise ValueError(f"{severity}: the number of days must be greater than 0")
+        return value
+
+    def days_for(self, severity: str) -> float | None:
+        """The SLA in days for a severity (defaults fill the severities not configured; `info` has none)."""
+        return self.sla_days.get(severity, DEFAULT_SLA_DAYS.get(severity))
+
+
 class RedactionConfig(_Strict):
     """Secret-looking tag/label/environment values are replaced before storage (agent/redaction.py)."""
 
@@ -206,6 +231,7 @@ class _ConfigModel(_Strict):
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     expected_gaps: list[ExpectedGapConfig] = Field(default_factory=list)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    remediation: RemediationConfig = Field(default_factory=RemediationConfig)
 
 
 @dataclass
@@ -227,6 +253,7 @@ class Config:
     redaction: RedactionConfig = field(default_factory=RedactionConfig)
     expected_gaps: list[ExpectedGap] = field(default_factory=list)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
+    remediation: RemediationConfig = field(default_factory=RemediationConfig)
 
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
@@ -428,4 +455,5 @@ def load_config(path: str | Path | None = None, *, require: bool = False) -> Con
         redaction=model.redaction,
         expected_gaps=[g.gap() for g in model.expected_gaps],
         verify=model.verify,
+        remediation=model.remediation,
     )

@@ -19,7 +19,9 @@ from typing import Any
 
 from agent.config import Config, SourceConfig
 from agent.health import log_summary, real_errors
+from agent.metrics.snapshot import record_summaries
 from agent.model import CollectionError, Finding, Resource, Status, canonical_json
+from agent.policy_inputs import capture_for_run
 from agent.redaction import Redactor
 from agent.rules.engine import CompiledRule, Evaluation, PythonRuleFailed, RuleSet
 from agent.runtypes import RunInterrupted, RunObserver, SourceSummary
@@ -114,6 +116,7 @@ class Runner:
     # -- the run ---------------------------------------------------------------------------
     def run(self, sources: list[SourceConfig], shard: str | None = None) -> RunResult:
         run_id = self.store.begin_run([s.name for s in sources], shard)
+        policy = {"policy_inputs": capture_for_run(self.store, self.config, self.rules)}  # sealed below
         summaries = {s.name: SourceSummary(s.name, s.type) for s in sources}
         recorders: dict[str, SourceRecorder] = {}
         contexts: dict[str, CollectorContext] = {}
@@ -182,7 +185,8 @@ class Runner:
                 self.observer.source_finished(summary)
             status = "partial" if any(real_errors(e.to_json() for e in s.errors)
                                       for s in summaries.values()) else "complete"
-            manifest = self.store.seal_run(run_id, status)
+            manifest = self.store.seal_run(run_id, status, extra=policy)
+            record_summaries(self.store, run_id)  # what a metrics scrape reads (agent.metrics.snapshot)
             return RunResult(run_id, status, summaries, manifest)
         except (KeyboardInterrupt, RunInterrupted):
             stop.set()
@@ -190,7 +194,7 @@ class Runner:
             for rec in recorders.values():
                 if not rec.done:
                     rec.abandon()
-            self.store.seal_run(run_id, "incomplete")
+            self.store.seal_run(run_id, "incomplete", extra=policy)
             raise
         finally:
             stop.set()

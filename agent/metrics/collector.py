@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from agent import __version__
 from agent.health import OUTCOMES, REASONS
 from agent.metrics.ops import EXCEPTION_STATES, RUN_OUTCOMES, OpsFigures, compute_ops, reasons_count
+from agent.metrics.remediation import RemediationCollector
 from agent.metrics.snapshot import Snapshot, compute, store_down
 from agent.status import CONTROL_STATUSES
 
@@ -276,6 +277,7 @@ def store_registry(metrics: StoreMetrics, *, process: bool = True) -> CollectorR
     disable_created_metrics()
     registry = CollectorRegistry()
     registry.register(StoreCollector(metrics))
+    registry.register(RemediationCollector(metrics))
     if process:
         from prometheus_client import PlatformCollector, ProcessCollector
 

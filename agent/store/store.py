@@ -63,8 +63,11 @@ class EvidenceStore:
     def source_recorder(self, run_id: int, name: str, source_type: str) -> SourceRecorder:
         return SourceRecorder(self, run_id, name, source_type)
 
-    def seal_run(self, run_id: int, status: str) -> dict[str, Any]:
-        """Write the run's manifest and link it to the previous sealed run by hash."""
+    def seal_run(self, run_id: int, status: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write the run's manifest and link it to the previous sealed run by hash.
+
+        ``extra``: further sealed keys from the runner (``policy_inputs``, see agent.policy_inputs).
+        """
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_ID})
@@ -78,6 +81,7 @@ class EvidenceStore:
             finished = utcnow()
             manifest = build_manifest(run, srcs, status=status, finished=finished,
                                       seq=(head.seq + 1) if head else 1, prev_hash=head.hash if head else None)
+            manifest.update({k: v for k, v in (extra or {}).items() if k not in manifest})
             digest = content_hash(manifest)
             conn.execute(update(runs).where(runs.c.id == run_id).values(
                 seq=manifest["seq"], status=status, finished_at=finished, manifest=manifest,
@@ -112,7 +116,7 @@ class EvidenceStore:
             query = query.where(findings.c.source == source)
         query = query.order_by(findings.c.rule_id, findings.c.resource_id)
         with self.engine.connect() as conn:
-            for row in conn.execute(query).mappings().yield_per(1000):
+            for row in conn.execute(query.execution_options(yield_per=1000)).mappings():  # server-side cursor
                 yield dict(row)
 
     def counts_by_rule(self) -> dict[str, dict[str, int]]:
