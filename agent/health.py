@@ -145,6 +145,12 @@ class ExpectedGap:
         return {"reason": self.reason, "approved_by": self.approved_by, "expires": self.expires.isoformat()}
 
 
+def gap_note(expected: Mapping[str, Any]) -> str:
+    """How an expected gap reads where users and auditors see it (finding message, bundle, CLI)."""
+    return (f"expected gap: {expected.get('reason')}; approved by {expected.get('approved_by')}; "
+            f"expires {expected.get('expires')}")
+
+
 def find_gap(gaps: Iterable[ExpectedGap], source: str, resource_type: str, account: str | None,
              region: str | None, today: dt.date) -> ExpectedGap | None:
     """The first active gap covering this error (an expired gap covers nothing)."""

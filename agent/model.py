@@ -17,6 +17,9 @@ class Status(StrEnum):
     FAIL = "fail"
     ERROR = "error"
     EXCEPTED = "excepted"
+    # A resource type declared unreadable by an active expected gap (config `expected_gaps`): neither
+    # pass nor error, and it carries the gap's reason, approver and expiry in its message.
+    NOT_APPLICABLE = "not_applicable"
 
 
 class Severity(StrEnum):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.config import Config, SourceConfig
-from agent.health import log_summary, real_errors
+from agent.health import gap_note, log_summary, real_errors
 from agent.metrics.snapshot import record_summaries
 from agent.model import CollectionError, Finding, Resource, Status, canonical_json
 from agent.policy_inputs import capture_for_run
@@ -95,12 +95,15 @@ class Runner:
         return self.finding_hook(finding)
 
     def _error_findings(self, err: CollectionError) -> list[Finding]:
-        """One `error` finding per rule that reads the uncollectable type, on the failed scope."""
+        """One finding per rule that reads the uncollectable type, on the failed scope: `error`, or
+        `not_applicable` (with the gap's reason, approver and expiry) while an expected gap covers it."""
         resource = {"id": err.scope_id, "type": err.resource_type,
                     "name": f"{err.resource_type} in {err.account or '*'}/{err.region or '*'}",
                     "account": err.account, "region": err.region}
-        return [Finding(rule=c.rule.id, status=Status.ERROR, source=err.source, resource=resource,
-                        message=f"could not collect {err.resource_type}: {err.message}",
+        status, message = Status.ERROR, f"could not collect {err.resource_type}: {err.message}"
+        if err.expected is not None:
+            status, message = Status.NOT_APPLICABLE, f"not applicable ({gap_note(err.expected)}); {message}"
+        return [Finding(rule=c.rule.id, status=status, source=err.source, resource=resource, message=message,
                         severity=c.rule.severity.value, controls=c.rule.controls, title=c.rule.title)
                 for c in self.rules.rules_for_type(err.resource_type)]
 
@@ -166,9 +169,7 @@ class Runner:
                     pending -= 1
                     summary.seconds = time.monotonic() - started[name]
                     summary.errors = list(contexts[name].errors)
-                    for err in summary.errors:
-                        if err.expected is not None:
-                            continue  # an expected gap: recorded as not_applicable, no `error` finding
+                    for err in summary.errors:  # an expected gap's findings are `not_applicable`
                         for finding in self._error_findings(err):
                             self._record(recorders[name], summary, finding)
                     continue
@@ -250,11 +251,13 @@ class Runner:
         available: set[str] = set()
         for src in sources:
             available.update(get_collector(src.type).resource_types)
-        errored = {e.resource_type for s in summaries.values() for e in s.errors if e.expected is None}
+        # Any scope that could not be read, expected gap or not: a cross-type rule on partial input could pass
+        # wrongly; its per-scope `error` / `not_applicable` findings are already recorded.
+        errored = {e.resource_type for s in summaries.values() for e in s.errors}
         for compiled in self.rules.python:
             inputs = set(compiled.rule.resources)
             if not inputs <= available or inputs & errored:
-                continue  # not applicable to this run, or already recorded as `error` per failed scope
+                continue  # not applicable to this run, or already recorded per failed scope
             try:
                 evaluations = self.rules.evaluate_python(compiled, kept, self.config.identity)
             except PythonRuleFailed as exc:
