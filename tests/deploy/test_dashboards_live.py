@@ -182,6 +182,18 @@ def test_never_succeeded_alert_names_the_source_whose_runs_all_failed(live: Live
     assert pending_alerts(live.prom, "AnnexaExporterDown", 1, timeout=0) == []
 
 
+def test_never_verified_alert_stays_quiet_for_a_verified_store(live: Live) -> None:
+    """The real exporter publishes the recorded verification, so the never-verified expression (which
+    the promtool tests show firing) finds nothing here; the store-down exporter is not named either."""
+    by_name = {q.origin.split()[-1]: q.expr for q in rule_queries(ALERTS)}
+    assert live.prom.query(f'annexa_store_verify_timestamp_seconds{{instance="{live.target}"}}')["result"]
+    assert live.prom.query(by_name["AnnexaStoreNeverVerified"])["result"] == []
+    unless_verified = by_name["AnnexaStoreNeverVerified"].replace("annexa_store_verify_timestamp_seconds",
+                                                                  "annexa_no_such_series")
+    named = {r["metric"]["instance"] for r in live.prom.query(unless_verified)["result"]}
+    assert named == {live.target}  # without the verification series the same expression names it
+
+
 def test_exporter_content_matches_the_store_picture(live: Live) -> None:
     """A sanity check on the data the dashboards were judged on: it has each status in it."""
     result = live.prom.query("sum by (status) (annexa_control_status == 1)")["result"]

@@ -309,6 +309,8 @@ def test_prometheusrule_thresholds_follow_values(helm: str) -> None:
             "--set",
             "prometheusRule.sourceDegradedFor=25h",
             "--set",
+            "prometheusRule.storeNeverVerifiedFor=50h",
+            "--set",
             "prometheusRule.exporterJobRegex=compliance-exporter",
             "--set",
             "prometheusRule.runbookBaseUrl=https://wiki.example.com/annexa",
@@ -322,6 +324,7 @@ def test_prometheusrule_thresholds_follow_values(helm: str) -> None:
     assert 'up{job=~"compliance-exporter"}' in rules["AnnexaExporterDown"]["expr"]
     assert rules["AnnexaSourceNeverSucceeded"]["for"] == "2h"
     assert rules["AnnexaSourceDegraded"]["for"] == "25h"
+    assert rules["AnnexaStoreNeverVerified"]["for"] == "50h"
     assert (
         rules["AnnexaSourceStale"]["annotations"]["runbook_url"] == "https://wiki.example.com/annexa#annexasourcestale"
     )

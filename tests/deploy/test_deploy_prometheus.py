@@ -23,6 +23,7 @@ REQUIRED_ALERTS = {
     "AnnexaSourceDegraded",
     "AnnexaStoreVerifyFailed",
     "AnnexaStoreVerifyStale",
+    "AnnexaStoreNeverVerified",
     "AnnexaRiskAcceptanceExpiring",
     "AnnexaRiskAcceptanceExpired",
     "AnnexaControlRegressed",
@@ -140,6 +141,8 @@ def test_alert_conditions_on_fixture_data(prometheus_with_data) -> None:  # type
     assert labels("AnnexaSourceFailed", "source") == {"gcp-new"}
     assert labels("AnnexaSourceDegraded", "source") == {"gh"}
     assert prom.query(by_name["AnnexaStoreVerifyFailed"])["result"] == []  # annexa_store_verify_ok 1
+    # The fixture exporter has a verification timestamp: not "never verified".
+    assert prom.query(by_name["AnnexaStoreNeverVerified"])["result"] == []
     assert labels("AnnexaRiskAcceptanceExpiring", "state") == {"expiring"}
     assert labels("AnnexaRiskAcceptanceExpired", "state") == {"expired"}
     # gcp-new has run (with errors) but has no success timestamp; aws-main and gh have one.
