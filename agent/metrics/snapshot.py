@@ -23,6 +23,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from agent.health import real_errors
 from agent.model import Severity, Status
 from agent.status import control_states
 from agent.store.schema import cursors, findings, resource_states, run_sources
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FINDING_STATUSES = tuple(s.value for s in Status)
+NO_EVIDENCE = (Status.ERROR.value, Status.NOT_APPLICABLE.value)  # findings that rest on no evidence read
 SEVERITIES = tuple(s.value for s in Severity)
 #: A source counts as successfully collected only when its run completed without collection errors.
 SUCCESS = ("complete",)
@@ -195,7 +197,7 @@ def by_rule_and_newest(summary: dict[str, SourceSummary]) -> tuple[dict[str, dic
         for rule, st, _sev, n, seen in sm.findings:
             statuses = by_rule.setdefault(rule, {})
             statuses[st] = statuses.get(st, 0) + n
-            if st != Status.ERROR.value and seen is not None and seen > newest.get(rule, float("-inf")):
+            if st not in NO_EVIDENCE and seen is not None and seen > newest.get(rule, float("-inf")):
                 newest[rule] = seen
     return by_rule, {rule: datetime.fromtimestamp(t, UTC) for rule, t in newest.items()}
 
@@ -231,7 +233,7 @@ def source_stats(store: EvidenceStore, configured: Iterable[str],
         for src, status, errors in conn.execute(select(rs.source, rs.status, rs.errors)
                                                 .where(rs.status.in_(("partial", "failed")))):
             stats = out.setdefault(src, SourceStats())
-            stats.errors += len(errors or []) + (1 if status == "failed" else 0)
+            stats.errors += len(real_errors(errors)) + (1 if status == "failed" else 0)  # expected gaps excluded
     for src, sm in (summaries(store) if summary is None else summary).items():
         out.setdefault(src, SourceStats()).resources = sm.resources
     return out
@@ -240,13 +242,13 @@ def source_stats(store: EvidenceStore, configured: Iterable[str],
 def newest_evidence(store: EvidenceStore) -> dict[str, Any]:
     """{rule: newest last_seen} over current findings that rest on evidence.
 
-    `error` findings are left out: they say the resource could not be read, so they must not make
-    a control's evidence look fresh.
+    `error` and `not_applicable` findings are left out: they say the resource could not be read (an
+    expected gap is still unread), so they must not make a control's evidence look fresh.
     """
     with store.engine.connect() as conn:
         return {rule: as_utc(seen) for rule, seen in conn.execute(
             select(findings.c.rule_id, func.max(findings.c.last_seen))
-            .where(findings.c.open.is_(True), findings.c.status != Status.ERROR.value)
+            .where(findings.c.open.is_(True), findings.c.status.not_in(NO_EVIDENCE))
             .group_by(findings.c.rule_id))}
 
 

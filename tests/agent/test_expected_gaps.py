@@ -57,7 +57,12 @@ def test_expected_gap_is_not_applicable_with_its_reason_until_it_expires(
 
     monkeypatch.setenv("ANNEXA_NOW", "2027-03-30T12:00:00Z")  # the day before expiry: the gap holds
     run(config)
-    assert states(scrape(config)) == {"aws-like": "ok"}
+    m = scrape(config)
+    assert states(m) == {"aws-like": "ok"}
+    # The leaver rule's controls have only the gapped scope: no evidence was read, so no freshness.
+    fresh = {la["control"] for la, _ in m["annexa_control_evidence_timestamp_seconds"]}
+    assert "A.5.18" not in fresh and "A.8.24" in fresh
+    assert ({"status": "not_applicable", "severity": "high", "source": "aws-like"}, 1.0) in m["annexa_findings"]
     gapped = findings(config, "--status", "not_applicable")
     assert [(f["rule"], f["resource"]["id"]) for f in gapped] == [(RULE, SCOPE)]
     message = gapped[0]["message"]
