@@ -111,6 +111,31 @@ class ExportConfig(_Strict):
     signing_key_env: str | None = Field(default=None, description="env var holding an Ed25519 PEM key")
 
 
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+DEFAULT_SLA_DAYS = {"critical": 7.0, "high": 30.0, "medium": 90.0, "low": 180.0}
+
+
+class RemediationConfig(_Strict):
+    """Remediation deadlines: days from a finding's first `fail` to its `pass` (agent/remediation.py)."""
+
+    sla_days: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SLA_DAYS),
+                                       description="severity -> days allowed to fix a failure")
+
+    @field_validator("sla_days")
+    @classmethod
+    def _severities(cls, value: dict[str, float]) -> dict[str, float]:
+        for severity, days in value.items():
+            if severity not in SEVERITIES:
+                raise ValueError(f"unknown severity {severity!r} (use {', '.join(SEVERITIES)})")
+            if not days > 0:
+                raise ValueError(f"{severity}: the number of days must be greater than 0")
+        return value
+
+    def days_for(self, severity: str) -> float | None:
+        """The SLA in days for a severity (defaults fill the severities not configured; `info` has none)."""
+        return self.sla_days.get(severity, DEFAULT_SLA_DAYS.get(severity))
+
+
 class RedactionConfig(_Strict):
     """Secret-looking tag/label/environment values are replaced before storage (agent/redaction.py)."""
 
@@ -168,6 +193,7 @@ class _ConfigModel(_Strict):
     rules: RulesConfig = Field(default_factory=RulesConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
+    remediation: RemediationConfig = Field(default_factory=RemediationConfig)
 
 
 @dataclass
@@ -187,6 +213,7 @@ class Config:
     export: ExportConfig
     source_options: dict[str, Any] = field(default_factory=dict)
     redaction: RedactionConfig = field(default_factory=RedactionConfig)
+    remediation: RemediationConfig = field(default_factory=RemediationConfig)
 
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
@@ -367,4 +394,5 @@ def load_config(path: str | Path | None = None, *, require: bool = False) -> Con
         rules=model.rules,
         export=model.export,
         redaction=model.redaction,
+        remediation=model.remediation,
     )

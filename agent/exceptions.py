@@ -1,9 +1,11 @@
 """Risk acceptances ("exceptions"): a failing check that the organisation has knowingly accepted.
 
 ``exceptions.yaml`` lists acceptances, each with a rule (id or glob), optionally a resource (exact id,
-glob, or ``/regex/``), a justification, an owner, an approver and an expiry date. During a run, a
+glob, or ``/regex/``), a justification, an owner (the risk owner), an approver and an expiry date; for
+the exception register an auditor reads, also the approval date (``approved_on``) and, once withdrawn
+early, ``revoked_on`` with a ``revoked_reason`` (both optional, so older files stay valid). During a run, a
 ``fail`` finding they cover becomes ``excepted``; ``pass`` and ``error`` findings are never touched (an
-error means "not evaluated" and must stay visible). An acceptance past its expiry no longer applies.
+error means "not evaluated" and must stay visible). An acceptance past its expiry, or revoked, no longer applies.
 
 Expiry: a date (``2026-12-31``) means "through the end of that day, UTC"; a timestamp is exact.
 """
@@ -28,7 +30,8 @@ if TYPE_CHECKING:
     from agent.rules.spec import Rule
 
 REQUIRED = ("rule", "justification", "owner", "approved_by", "expires")
-KEYS = ("id", "rule", "resource", "justification", "owner", "approved_by", "expires")
+KEYS = ("id", "rule", "resource", "justification", "owner", "approved_by", "approved_on", "expires", "revoked_on",
+        "revoked_reason")
 _GLOB_CHARS = set("*?[")
 
 
@@ -44,9 +47,24 @@ class RiskException:
     expires_text: str             # as written: "2026-12-31" or a timestamp
     line: int | None = None
     _regex: re.Pattern[str] | None = None
+    approved_on: dt.date | None = None
+    revoked: dt.datetime | None = None  # first instant at which it no longer applies, when revoked early
+    revoked_text: str | None = None
+    revoked_reason: str | None = None
 
     def active(self, now: dt.datetime) -> bool:
-        return now < self.expires
+        return now < self.expires and (self.revoked is None or now < self.revoked)
+
+    def state(self, now: dt.datetime) -> str:
+        """active, expired or revoked at ``now`` (a revocation before the expiry wins)."""
+        if self.revoked is not None and now >= self.revoked and self.revoked <= self.expires:
+            return "revoked"
+        return "active" if self.active(now) else "expired"
+
+    @property
+    def ends(self) -> dt.datetime:
+        """The first instant at which the acceptance no longer applies."""
+        return min(self.expires, self.revoked) if self.revoked is not None else self.expires
 
     def matches_rule(self, rule_id: str) -> bool:
         return fnmatchcase(rule_id, self.rule)
@@ -68,8 +86,9 @@ class RiskException:
         at = now or clock.now()
         return {"id": self.id, "rule": self.rule, "resource": self.resource,
                 "justification": self.justification, "owner": self.owner, "approved_by": self.approved_by,
-                "expires": self.expires_text,
-                "state": "active" if self.active(at) else "expired",
+                "approved_on": self.approved_on.isoformat() if self.approved_on else None,
+                "expires": self.expires_text, "revoked_on": self.revoked_text, "revoked_reason": self.revoked_reason,
+                "state": self.state(at),
                 "days_left": max(0, (self.expires - at).days) if self.active(at) else 0}
 
 
@@ -97,6 +116,21 @@ def _parse_expiry(value: Any, source: str, line: int | None, field: str) -> tupl
     return when, text
 
 
+def _parse_day(value: Any, source: str, line: int | None, field: str) -> dt.date | None:
+    """An optional calendar date (2026-01-15); a timestamp is cut to its UTC day."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo is None else value.astimezone(dt.UTC)).date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        text = str(value).strip()
+        return dt.date.fromisoformat(text) if len(text) == 10 else clock.parse_instant(text).date()
+    except (ValueError, OverflowError, clock.InstantOutOfRange):
+        raise InputError(source, "must be a date such as 2026-01-15", line=line, field=field) from None
+
+
 def _text(entry: Mapping[str, Any], key: str, source: str, where: str, line: int | None) -> str | None:
     value = entry.get(key)
     if value is None:
@@ -115,7 +149,7 @@ def _parse_entry(entry: Any, index: int, source: str, line: int | None,
                          line=line, field=where)
     reject_unknown_keys(entry, KEYS, source, line, where)
     texts = {k: _text(entry, k, source, where, key_line(entry, k) or line)
-             for k in ("id", "rule", "resource", "justification", "owner", "approved_by")}
+             for k in ("id", "rule", "resource", "justification", "owner", "approved_by", "revoked_reason")}
     for key in REQUIRED:
         if (entry.get(key) is None if key == "expires" else texts[key] is None):
             raise InputError(source, f"required: every risk acceptance needs {', '.join(REQUIRED)}",
@@ -134,10 +168,27 @@ def _parse_entry(entry: Any, index: int, source: str, line: int | None,
                              line=key_line(entry, "resource") or line, field=f"{where}.resource") from None
     expires, expires_text = _parse_expiry(entry.get("expires"), source, key_line(entry, "expires") or line,
                                           f"{where}.expires")
+    approved_on = _parse_day(entry.get("approved_on"), source, key_line(entry, "approved_on") or line,
+                             f"{where}.approved_on")
+    if approved_on is not None and dt.datetime.combine(approved_on, dt.time(), tzinfo=dt.UTC) >= expires:
+        raise InputError(source, f"approved on {approved_on.isoformat()}, after the expiry {expires_text}",
+                         line=key_line(entry, "approved_on") or line, field=f"{where}.approved_on")
+    revoked = revoked_text = None
+    if entry.get("revoked_on") is not None:
+        revoked, revoked_text = _parse_expiry(entry.get("revoked_on"), source,
+                                              key_line(entry, "revoked_on") or line, f"{where}.revoked_on")
+        if approved_on is not None and revoked.date() <= approved_on:
+            raise InputError(source, f"revoked on {revoked_text}, before it was approved on "
+                             f"{approved_on.isoformat()}", line=key_line(entry, "revoked_on") or line,
+                             field=f"{where}.revoked_on")
+    elif texts["revoked_reason"] is not None:
+        raise InputError(source, "revoked_reason needs revoked_on (the date the acceptance was withdrawn)",
+                         line=key_line(entry, "revoked_reason") or line, field=f"{where}.revoked_on")
     ex_id = texts["id"] or "EX-" + content_hash([rule, resource])[7:15].upper()
     return RiskException(id=ex_id, rule=rule, resource=resource, justification=texts["justification"] or "",
                          owner=texts["owner"] or "", approved_by=texts["approved_by"] or "", expires=expires,
-                         expires_text=expires_text, line=line, _regex=regex)
+                         expires_text=expires_text, line=line, _regex=regex, approved_on=approved_on,
+                         revoked=revoked, revoked_text=revoked_text, revoked_reason=texts["revoked_reason"])
 
 
 def parse_exceptions(document: Any, source: str,

@@ -19,6 +19,7 @@ from typing import Any
 
 from agent.config import Config, SourceConfig
 from agent.model import CollectionError, Finding, Resource, Status, canonical_json
+from agent.policy_inputs import capture_for_run
 from agent.redaction import Redactor
 from agent.rules.engine import CompiledRule, Evaluation, PythonRuleFailed, RuleSet
 from agent.runtypes import RunInterrupted, RunObserver, SourceSummary
@@ -117,6 +118,7 @@ class Runner:
     def run(self, sources: list[SourceConfig], shard: str | None = None) -> RunResult:
         self.store.check_not_wiped()  # never start a new chain on a wiped or replaced database
         run_id = self.store.begin_run([s.name for s in sources], shard)
+        policy = {"policy_inputs": capture_for_run(self.store, self.config, self.rules)}  # sealed below
         summaries = {s.name: SourceSummary(s.name, s.type) for s in sources}
         recorders: dict[str, SourceRecorder] = {}
         contexts: dict[str, CollectorContext] = {}
@@ -180,7 +182,7 @@ class Runner:
                 summary.status = recorders[src.name].complete(ctx.errors, ctx.cursor.pending)
                 self.observer.source_finished(summary)
             status = "partial" if any(s.errors for s in summaries.values()) else "complete"
-            manifest = self.store.seal_run(run_id, status)
+            manifest = self.store.seal_run(run_id, status, extra=policy)
             return RunResult(run_id, status, summaries, manifest)
         except (KeyboardInterrupt, RunInterrupted):
             stop.set()
@@ -188,7 +190,7 @@ class Runner:
             for rec in recorders.values():
                 if not rec.done:
                     rec.abandon()
-            self.store.seal_run(run_id, "incomplete")
+            self.store.seal_run(run_id, "incomplete", extra=policy)
             raise
         finally:
             stop.set()

@@ -2,18 +2,26 @@
 
 The SoA lives in a YAML file (``soa:`` in annexa.yaml) keyed by control id::
 
+    version: "2026.1"
+    approved_by: ciso@acme.example
+    approved_on: 2026-01-15
     controls:
-      A.5.1: {applicable: true, implementation: implemented, owner: CISO, justification: "..."}
+      A.5.1: {applicable: true, implementation: implemented, owner: CISO, justification: "...", risks: [R-3]}
       A.7.4: {applicable: false, justification: "No physical premises; fully remote company"}
 
-Controls the file does not list are applicable, with no justification, implementation or owner.
+A file with a ``version`` is an approved ISMS record and is held to it: ``approved_by`` and
+``approved_on`` are required, every Annex A control must be listed, every entry needs a
+justification (for inclusion as much as for exclusion), and applicable controls need an owner and an
+implementation state. A file without ``version`` is read as before (controls it does not list are
+applicable, with nothing stated); `annexa soa validate` then warns about what an auditor will miss.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -26,10 +34,11 @@ if TYPE_CHECKING:
     from agent.status import ControlState
 
 IMPLEMENTATION_STATES = ("implemented", "partially", "planned", "not_implemented")
-ENTRY_KEYS = ("applicable", "implementation", "owner", "justification")
+ENTRY_KEYS = ("applicable", "implementation", "owner", "justification", "risks")
+DOCUMENT_KEYS = ("version", "approved_by", "approved_on", "controls")
 
 SOA_COLUMNS = ("id", "title", "theme", "applicable", "justification", "implementation", "owner", "status",
-               "rules", "passing", "failing", "errors", "excepted", "manual_evidence")
+               "rules", "passing", "failing", "errors", "excepted", "manual_evidence", "risks")
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,23 @@ class SoaEntry:
     justification: str | None
     implementation: str | None
     owner: str | None
+    risks: tuple[str, ...] = ()
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class SoaRecord:
+    """The whole SoA: its entries plus the record's version and approval (None for an unversioned file)."""
+
+    entries: dict[str, SoaEntry]
+    version: str | None = None
+    approved_by: str | None = None
+    approved_on: date | None = None
+    warnings: tuple[str, ...] = ()
+
+    def meta(self) -> dict[str, str | None]:
+        return {"version": self.version, "approved_by": self.approved_by,
+                "approved_on": self.approved_on.isoformat() if self.approved_on else None}
 
 
 def default_entry(control_id: str) -> SoaEntry:
@@ -49,6 +75,11 @@ def default_entry(control_id: str) -> SoaEntry:
 def default_soa(catalogue: Catalogue) -> dict[str, SoaEntry]:
     """Every control applicable: the SoA used when none is configured."""
     return {c.id: default_entry(c.id) for c in catalogue.controls}
+
+
+def load_soa_record(path: Path, catalogue: Catalogue) -> SoaRecord:
+    """Load an SoA file with its version and approval (see parse_soa_record)."""
+    return parse_soa_record(load_yaml_file(path), str(path), catalogue)
 
 
 def load_soa(path: Path, catalogue: Catalogue) -> dict[str, SoaEntry]:
@@ -124,35 +155,103 @@ def _parse_entry(cid: str, key: Any, value: Any, source: str, line: int | None) 
         raise InputError(source, f"control {cid} is marked not applicable but has no justification; "
                          "an excluded control needs a justification for the auditor",
                          line=line, field=f"{field}.justification")
+    risks = value.get("risks", [])
+    risks_line = key_line(value, "risks") or line
+    if isinstance(risks, str | int):
+        risks = [risks]
+    if not isinstance(risks, list) or any(isinstance(r, bool) or not isinstance(r, str | int) for r in risks):
+        raise InputError(source, "must be a list of risk ids such as [R-12, R-31]", line=risks_line,
+                         field=f"{field}.risks")
     return SoaEntry(control=cid, applicable=applicable, justification=justification,
-                    implementation=implementation, owner=owner)
+                    implementation=implementation, owner=owner,
+                    risks=tuple(scalar_text(r).strip() for r in risks if scalar_text(r).strip()), line=line)
 
 
 def parse_soa(document: Any, source: str, catalogue: Catalogue) -> dict[str, SoaEntry]:
     """Validate a parsed SoA document (see the module docstring for the format)."""
+    return parse_soa_record(document, source, catalogue).entries
+
+
+def _approval_day(value: Any, source: str, line: int | None) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InputError(source, "must be a date such as 2026-01-15", line=line, field="approved_on") from None
+
+
+def parse_soa_record(document: Any, source: str, catalogue: Catalogue) -> SoaRecord:
+    """Validate a parsed SoA document, keeping its version and approval; InputError (exit 2) on a mistake."""
     if document is None:
-        return default_soa(catalogue)
+        return SoaRecord(default_soa(catalogue), warnings=("the SoA file is empty",))
     if not isinstance(document, Mapping):
         raise InputError(source, "the SoA must be a mapping with a 'controls' key", line=key_line(document))
     for k in document:
-        if k != "controls":
-            raise InputError(source, "unknown key: the SoA file has only 'controls'", line=key_line(document, k),
-                             field=str(k))
+        if k not in DOCUMENT_KEYS:
+            raise InputError(source, f"unknown key: the SoA file has only {', '.join(DOCUMENT_KEYS)}",
+                             line=key_line(document, k), field=str(k))
+    version = _text_or_none(document.get("version"), source, key_line(document, "version"), "version")
+    approved_by = _text_or_none(document.get("approved_by"), source, key_line(document, "approved_by"),
+                                "approved_by")
+    approved_on = None
+    if document.get("approved_on") is not None:
+        approved_on = _approval_day(document["approved_on"], source, key_line(document, "approved_on"))
+    record = "version" in document
+    if record:
+        for name, value in (("version", version), ("approved_by", approved_by), ("approved_on", approved_on)):
+            if value is None:
+                raise InputError(source, f"required: a versioned SoA is an approved record and needs {name} "
+                                 "(version, approved_by, approved_on)", line=key_line(document, name) or 1,
+                                 field=name)
     controls = document.get("controls")
-    if controls is None:
-        return default_soa(catalogue)
-    if not isinstance(controls, Mapping):
+    if controls is not None and not isinstance(controls, Mapping):
         raise InputError(source, "must be a mapping of control id to entry", line=key_line(document, "controls"),
                          field="controls")
     found: dict[str, SoaEntry] = {}
-    for key, value in controls.items():
+    for key, value in (controls or {}).items():
         line = key_line(controls, key)
         cid = _resolve_id(key, source, line, catalogue)
         if cid in found:
             raise InputError(source, f"{cid} is listed twice (ids like 5.1 and A.5.1 name the same control)",
                              line=line, field=f"controls.{key}")
         found[cid] = _parse_entry(cid, key, value, source, line)
-    return {c.id: found.get(c.id) or default_entry(c.id) for c in catalogue.controls}
+        if record:
+            _require_record_fields(found[cid], key, value, source, line)
+    if record:
+        missing = [c.id for c in catalogue.controls if c.id not in found]
+        if missing:
+            raise InputError(source, f"a versioned SoA lists every Annex A control; missing: "
+                             f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}",
+                             line=key_line(document, "controls") or 1, field=f"controls.{missing[0]}")
+    entries = {c.id: found.get(c.id) or default_entry(c.id) for c in catalogue.controls}
+    return SoaRecord(entries, version, approved_by, approved_on,
+                     () if record else tuple(_legacy_warnings(entries, approved_by, approved_on)))
+
+
+def _require_record_fields(entry: SoaEntry, key: Any, value: Any, source: str, line: int | None) -> None:
+    needed = ["justification"] + (["owner", "implementation"] if entry.applicable else [])
+    for name in needed:
+        if getattr(entry, name) is None:
+            why = "included" if entry.applicable else "excluded"
+            raise InputError(source, f"required in a versioned SoA: {entry.control} needs {name} "
+                             f"({'why it is ' + why if name == 'justification' else 'for every applicable control'})",
+                             line=(key_line(value, name) if isinstance(value, Mapping) else None) or line,
+                             field=f"controls.{key}.{name}")
+
+
+def _legacy_warnings(entries: Mapping[str, SoaEntry], approved_by: str | None,
+                     approved_on: date | None) -> list[str]:
+    out = ["no version: the SoA is not recorded as an approved ISMS document (add version, approved_by "
+           "and approved_on; see docs/input-files.md)"]
+    applicable = [e for e in entries.values() if e.applicable]
+    for name in ("justification", "owner", "implementation"):
+        n = sum(1 for e in applicable if getattr(e, name) is None)
+        if n:
+            out.append(f"{n} applicable control(s) have no {name}")
+    return out
 
 
 def _yaml_string(text: str) -> str:
@@ -172,7 +271,11 @@ def starter_soa_text(catalogue: Catalogue | None = None) -> str:
         f"#   implementation: {' | '.join(IMPLEMENTATION_STATES)}",
         "#   owner:          who is accountable for the control",
         "#   justification:  why the control is included or excluded",
-        "# Controls missing from this file count as applicable with no justification.",
+        "#   risks:          ids in your risk register that this control treats, e.g. [R-12]",
+        "# Once every entry has its justification and owner, record the approval by adding at the top:",
+        '#   version: "1"          approved_by: ciso@example.com          approved_on: 2026-01-15',
+        "# A versioned SoA must list every control with those fields (`annexa soa validate` checks it).",
+        "# Controls missing from this (unversioned) file count as applicable with no justification.",
         "# Example exclusion:",
         '#   A.7.4: {applicable: false, justification: "No premises of our own; everyone works remotely"}',
         "controls:",
@@ -213,6 +316,7 @@ def soa_rows(states: Sequence[ControlState],
             "status": state.status, "rules": len(state.rules),
             "passing": state.passing, "failing": state.failing, "errors": state.errors,
             "excepted": state.excepted, "manual_evidence": state.manual.current,
+            "risks": list(entry.risks) if entry else [],
         })
     return rows
 

@@ -28,10 +28,12 @@ def _parse_attribute(value: str | None) -> tuple[str, str] | None:
 @click.option("--attribute", help="KEY=VALUE over ISO 27002 attributes, e.g. cybersecurity_concepts=Detect.")
 @click.option("--status", type=click.Choice(["passing", "failing", "unknown", "manual", "not_applicable"]))
 @click.option("--coverage", is_flag=True, help="How many controls have automated, partial, manual or no evidence.")
+@click.option("--as-of", "as_of", metavar="TIME", help="Status at this instant instead of now (ISO 8601 datetime, "
+              "or a date meaning the end of that day; UTC unless an offset is given).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.pass_context
 def controls(ctx: click.Context, theme: str | None, attribute: str | None, status: str | None, coverage: bool,
-             fmt: str) -> None:
+             as_of: str | None, fmt: str) -> None:
     """The 93 Annex A controls with status and evidence counts."""
     if ctx.invoked_subcommand:
         return
@@ -47,10 +49,27 @@ def controls(ctx: click.Context, theme: str | None, attribute: str | None, statu
         wanted = {c.id for c in app.catalogue.filter(theme=theme_name, attribute=_parse_attribute(attribute))}
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--attribute") from None
-    rows = [s.as_dict() for s in posture(app) if s.control.id in wanted]
+    states = _states_at(app, as_of) if as_of is not None else posture(app)
+    rows = [s.as_dict() for s in states if s.control.id in wanted]
     if status:
         rows = [r for r in rows if r["status"] == status]
     emit(rows, fmt, table_columns=CONTROL_COLUMNS, csv_columns=CSV_COLUMNS, title="ISO/IEC 27001:2022 Annex A")
+
+
+def _states_at(app: App, as_of: str) -> list:  # type: ignore[type-arg]
+    from agent.asof import control_states_at, parse_as_of
+    from agent.posture import applicability
+    from agent.status import control_states
+
+    at = parse_as_of(as_of)
+    if not app.store_exists():
+        return control_states(app.catalogue.controls, app.active_rules(), {}, applicability=applicability(app))
+    store = app.store()
+    try:
+        return control_states_at(store, at, catalogue=app.catalogue, rules=app.active_rules(),
+                                 applicability=applicability(app))
+    finally:
+        store.close()
 
 
 def _coverage(app: App, fmt: str) -> None:

@@ -99,13 +99,16 @@ def _terminate_as_interrupt() -> Iterator[None]:
 @click.option("--to", "end", metavar="DATE", help="End of the period, inclusive (a date means the whole day). "
               "Default: now.")
 @click.option("--control", "controls", multiple=True, help="Only this control (repeatable; 2013 ids accepted).")
+@click.option("--sample-date", "sample_dates", multiple=True, metavar="TIME",
+              help="Add the state at this instant (samples/<TIME>/findings.csv and controls.csv; repeatable). "
+              "A date means the end of that day; UTC unless an offset is given.")
 @click.option("--sign-key", type=click.Path(dir_okay=False), help="Ed25519 private key (PEM) to sign the "
               "manifest with; overrides export.signing_key / export.signing_key_env.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.pass_context
 def export(ctx: click.Context, out: Path | None, start: str | None, end: str | None, controls: tuple[str, ...],
-           sign_key: str | None, fmt: str, force: bool) -> None:
+           sample_dates: tuple[str, ...], sign_key: str | None, fmt: str, force: bool) -> None:
     """Write the auditor bundle (zip) for a period: HTML report, CSV history, evidence, OSCAL, hashes."""
     if ctx.invoked_subcommand is not None:
         return
@@ -116,6 +119,9 @@ def export(ctx: click.Context, out: Path | None, start: str | None, end: str | N
     from agent.soa import configured_soa
 
     period = resolve_period(start, end)
+    from agent.asof import parse_as_of
+
+    instants = [parse_as_of(value, "--sample-date") for value in sample_dates]
     try:
         ids = app.control_ids(controls) if controls else None
     except UnknownControlError as exc:
@@ -130,7 +136,8 @@ def export(ctx: click.Context, out: Path | None, start: str | None, end: str | N
         with _terminate_as_interrupt():
             result = export_bundle(store=store, catalogue=app.catalogue, rules=app.active_rules(),
                                    soa=configured_soa(app.config, app.catalogue), out=out, period=period,
-                                   controls=ids, signing_key=key, progress=progress)
+                                   controls=ids, signing_key=key, progress=progress, sample_dates=instants,
+                                   sla_for=app.config.remediation.days_for)
     except (KeyboardInterrupt, _Terminated) as exc:
         raise ExportInterrupted(exc) from None
     finally:

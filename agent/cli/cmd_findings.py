@@ -39,11 +39,18 @@ def _flat(doc: dict[str, Any]) -> dict[str, Any]:
 @click.option("--severity", type=click.Choice(["critical", "high", "medium", "low", "info"]))
 @click.option("--source", help="Only this source.")
 @click.option("--rule", "rule_ids", multiple=True, help="Only this rule id (repeatable).")
+@click.option("--as-of", "as_of", metavar="TIME", help="The state at this instant instead of now (ISO 8601 "
+              "datetime, or a date meaning the end of that day; UTC unless an offset is given).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @pass_app
 def findings(app: App, controls: tuple[str, ...], status: str | None, severity: str | None, source: str | None,
-             rule_ids: tuple[str, ...], fmt: str) -> None:
-    """Current findings (the latest state of every rule on every resource)."""
+             rule_ids: tuple[str, ...], as_of: str | None, fmt: str) -> None:
+    """Current findings (the latest state of every rule on every resource), or their state at --as-of."""
+    at = None
+    if as_of is not None:
+        from agent.asof import parse_as_of
+
+        at = parse_as_of(as_of)
     wanted_rules: list[str] | None = list(rule_ids) or None
     if controls:
         ids = set(app.control_ids(controls))
@@ -54,7 +61,13 @@ def findings(app: App, controls: tuple[str, ...], status: str | None, severity: 
         click.echo("no evidence store yet: run `annexa run` (or `annexa demo`) first", err=True)
         rows = iter(())
     else:
-        rows = app.store().current_findings(rules=wanted_rules, status=status, source=source)
+        store = app.store()
+        if at is not None:
+            from agent.asof import findings_at
+
+            rows = findings_at(store, at, rules=wanted_rules, status=status, source=source)
+        else:
+            rows = store.current_findings(rules=wanted_rules, status=status, source=source)
     for row in rows:
         if severity and row["severity"] != severity:
             continue

@@ -51,16 +51,18 @@ def _soa_path(app: App, path: Path | None) -> Path:
 @pass_app
 def soa_validate(app: App, path: Path | None) -> None:
     """Check the SoA file (the configured one, or PATH). Exit 2 naming file, line and field on a mistake."""
-    from agent.soa import load_soa
+    from agent.soa import load_soa_record
 
     target = _soa_path(app, path)
-    entries = load_soa(target, app.catalogue)
+    record = load_soa_record(target, app.catalogue)
+    entries = record.entries
     excluded = sum(1 for e in entries.values() if not e.applicable)
-    no_owner = sum(1 for e in entries.values() if e.applicable and not e.owner)
+    approval = (f"version {record.version}, approved by {record.approved_by} on {record.approved_on}"
+                if record.version else "unversioned")
     click.echo(f"{target} OK: {len(entries)} controls, {len(entries) - excluded} applicable, "
-               f"{excluded} excluded with justification")
-    if no_owner:
-        click.echo(f"note: {no_owner} applicable control(s) have no owner yet", err=True)
+               f"{excluded} excluded with justification; {approval}")
+    for warning in record.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @soa.command("export")
@@ -119,8 +121,8 @@ def exceptions_list(app: App, path: Path | None, fmt: str) -> None:
     rows = [ex.as_dict(now) for ex in items]
     emit(rows, fmt, table_columns=["id", "rule", "resource", "owner", "approved_by", "expires", "state",
                                    "days_left"],
-         csv_columns=["id", "rule", "resource", "justification", "owner", "approved_by", "expires", "state",
-                      "days_left"], title="Risk acceptances")
+         csv_columns=["id", "rule", "resource", "justification", "owner", "approved_by", "approved_on", "expires",
+                      "revoked_on", "revoked_reason", "state", "days_left"], title="Risk acceptances")
 
 
 @exceptions.command("validate")
@@ -132,10 +134,17 @@ def exceptions_validate(app: App, path: Path | None) -> None:
 
     target, items = _load(app, path)
     now = clock.now()
-    expired = [ex.id for ex in items if not ex.active(now)]
-    click.echo(f"{target} OK: {len(items)} risk acceptance(s), {len(items) - len(expired)} active")
+    expired = [ex.id for ex in items if ex.state(now) == "expired"]
+    revoked = [ex.id for ex in items if ex.state(now) == "revoked"]
+    click.echo(f"{target} OK: {len(items)} risk acceptance(s), {len(items) - len(expired) - len(revoked)} active")
     if expired:
         click.echo(f"note: expired, no longer applied: {', '.join(expired)}", err=True)
+    if revoked:
+        click.echo(f"note: revoked, no longer applied: {', '.join(revoked)}", err=True)
+    undated = [ex.id for ex in items if ex.approved_on is None]
+    if undated:
+        click.echo(f"warning: no approved_on (the approval date the exception register shows): "
+                   f"{', '.join(undated)}", err=True)
 
 
 COMMANDS = [soa, exceptions]

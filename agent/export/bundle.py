@@ -19,9 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent import __version__
 from agent.catalogue import Catalogue
+from agent.config import RemediationConfig
 from agent.errors import AnnexaError
-from agent.export import html, manifest, oscal, signing
+from agent.export import html, manifest, oscal, pages, policy_pages, signing, soa_pages
 from agent.export.controls import ControlExport, export_control, manual_state
+from agent.export.exceptions_register import build_register, oscal_risks, write_register
 from agent.export.history import (
     Period,
     RuleRef,
@@ -32,6 +34,13 @@ from agent.export.history import (
     source_entries,
     stored_rule_controls,
 )
+from agent.export.observations import add_interval_observations
+from agent.export.policy_inputs import PolicyHistory
+from agent.export.procedures import procedures
+from agent.export.remediation import CSV_PATH as REMEDIATION_CSV
+from agent.export.remediation import HTML_PATH as REMEDIATION_HTML
+from agent.export.remediation import write_remediation
+from agent.export.samples import write_samples
 from agent.export.zipout import BundleWriter
 from agent.status import ControlState, ManualEvidenceState, control_states, rules_by_control
 from agent.store.timeutil import as_utc, ts_text, utcnow
@@ -128,7 +137,8 @@ def _no_data_message(store: Any, period: Period, controls: Sequence[str] | None)
 def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa: dict[str, Any], out: Path,
                   period: Period, controls: Sequence[str] | None = None,
                   signing_key: Ed25519PrivateKey | None = None,
-                  progress: Callable[[str], None] | None = None) -> ExportResult:
+                  progress: Callable[[str], None] | None = None, sample_dates: Sequence[datetime] = (),
+                  sla_for: Callable[[str], float | None] | None = None) -> ExportResult:
     """Write the bundle to `out`. Raises NoDataError (and writes nothing) when the period holds no evidence."""
     from agent.manual import manual_evidence_rows
     from agent.soa import soa_rows, write_soa_csv, write_soa_xlsx
@@ -140,12 +150,19 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
         raise AnnexaError(f"--out: folder {out.parent} does not exist")
     selected = set(controls) if controls else {c.id for c in catalogue.controls}
     index = load_run_index(store, period)
+    rules = list(rules)
+    policy = PolicyHistory(store, index.in_period)
+    soa_versions = soa_pages.soa_versions(policy, catalogue)
+    soa_used = soa_pages.soa_of_period(policy, catalogue)  # the SoA in force then, not today's file
+    if soa_used is not None:
+        soa = soa_used[0].entries
     manual_rows = [r for r in relevant_manual(manual_evidence_rows(store, include_removed=True), period)
                    if r["control"] in selected]
     if not index.in_period and not manual_rows:
         raise NoDataError(_no_data_message(store, period, sorted(selected) if controls else None))
 
     merged: list[RuleRef] = merge_rules(rules, stored_rule_controls(store, index))
+    rule_defs = {r.id: r for r in rules if hasattr(r, "assert_")}
     mapping = rules_by_control(merged)
     applicability = {cid: (e.applicable, e.justification) for cid, e in soa.items()}
     timeline_rules = {r for cid in selected if applicability.get(cid, (True, None))[0]
@@ -179,18 +196,41 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
             cid = st.control.id
             say(f"control {cid} ({n}/{len(exported)})")
             docs = [r for r in manual_rows if r["control"] == cid]
-            exp = export_control(writer, store, index, cid, st.rules, docs, horizon)
+            exp = export_control(writer, store, index, cid, st.rules, docs, horizon, policy.counter(cid),
+                                 control=st.control)
             exports[cid] = exp
             writer.write_text(f"{exp.folder}/index.html", html.render_control(
                 state=st, export=exp, soa_entry=soa.get(cid), run_times=run_times, period=period_doc,
-                generated_at=generated_at))
+                generated_at=generated_at, procedures=procedures(st.rules, rule_defs, policy, cid)))
+
+        register = build_register(store, index, policy, merged)  # before writing: it may add rule versions
+        missing_policy = policy.write(writer)
+        write_register(writer, register)
+        writer.write_text("policy.html", policy_pages.render_policy(policy, period_doc))
+        soa_doc = soa_pages.manifest_entry(soa_used, soa_versions)
+        writer.write_text("soa-versions.html", policy_pages.render_soa_versions(soa_versions, soa_doc, period_doc))
+        writer.write_text("exceptions.html", policy_pages.render_exceptions(register, period_doc, exports))
+
+        say("remediation timeliness and sample dates")
+        sla = sla_for or RemediationConfig().days_for
+        timeliness = write_remediation(writer, store, rule_ids=timeline_rules, controls=list(exports),
+                                       start=period.start, end=horizon, sla_for=sla)
+        writer.write_text(REMEDIATION_HTML, pages.render("remediation.html", r=timeliness, period=period_doc,
+                                                         horizon=horizon))
+        samples = write_samples(writer, store, sample_dates, rule_ids=timeline_rules, control_ids=list(exports),
+                                catalogue=catalogue, rules=merged, applicability=applicability)
 
         sources = source_entries(index)
-        writer.write_text("oscal/assessment-results.json", json.dumps(oscal.assessment_results(
+        oscal_doc = oscal.assessment_results(
             states=exported, exports=exports, period_start=period.start, period_end=period.end,
-            generated_at=generated_at, sources=sources, excluded=excluded), indent=2, ensure_ascii=False) + "\n")
+            generated_at=generated_at, sources=sources, excluded=excluded, risks=oscal_risks(register),
+            control_risks=register.control_risks())
+        add_interval_observations(oscal_doc, store, index, control_rules={st.control.id: st.rules for st in exported
+                                                                          if st.control.id in exports},
+                                  folders={cid: e.folder for cid, e in exports.items()})
+        writer.write_text("oscal/assessment-results.json", json.dumps(oscal_doc, indent=1, ensure_ascii=False) + "\n")
 
-        missing = [m for e in exports.values() for m in e.missing_evidence]
+        missing = [m for e in exports.values() for m in e.missing_evidence] + missing_policy
         doc: dict[str, Any] = {
             "kind": manifest.KIND, "period": period_doc, "generated_at": ts_text(generated_at),
             "tool": {"name": "annexa", "version": __version__},
@@ -201,6 +241,13 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
                        "evidence_files": sum(e.evidence_total for e in exports.values()),
                        "manual_files": sum(len(e.manual) for e in exports.values())},
             "missing_evidence": missing,
+            "remediation": {"file": REMEDIATION_CSV, "page": REMEDIATION_HTML, "failures": timeliness.episodes,
+                            "open_past_sla": timeliness.overdue_total,
+                            "sla_days": {k: v for k, v in timeliness.sla_days.items() if v is not None}},
+            "samples": [{"at": ts_text(e["at"]), "folder": f"samples/{e['folder']}"} for e in samples],
+            "policy_inputs": policy.manifest_entry(), "soa": soa_doc,
+            "exceptions": {"register": "exceptions.csv", "definitions": len(register.entries),
+                           "findings_covered": sum(e.findings for e in register.entries)},
             "signature": None,
         }
         fingerprint = None

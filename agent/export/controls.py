@@ -9,12 +9,11 @@ keys and evidence digests (needed to de-duplicate) plus capped lists for the HTM
 from __future__ import annotations
 
 import heapq
-import io
 import logging
-import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from agent.export.cells import InertCsvWriter
@@ -27,6 +26,9 @@ from agent.export.history import (
     snapshot_digests,
     worst,
 )
+from agent.export.population import PopulationFiles
+from agent.export.snapshots import write_snapshots
+from agent.export.timeline import write_timeline
 from agent.export.zipout import BundleWriter, safe_filename
 from agent.store.hashing import key_of
 from agent.store.timeutil import as_utc, ts_text
@@ -35,13 +37,12 @@ log = logging.getLogger("annexa.export")
 
 FINDING_COLUMNS = ("rule", "title", "severity", "resource_id", "resource_type", "resource_name", "account",
                    "region", "source", "status", "from", "to", "first_seen", "last_seen", "open", "first_run",
-                   "last_run", "message", "evidence", "evidence_file", "exception")
+                   "last_run", "message", "evidence", "evidence_file", "exception", "rule_version")
 POPULATION_COLUMNS = ("source", "resource_type", "resource_id", "resource_name", "account", "region", "rules",
                       "intervals", "first_seen", "last_seen", "statuses_seen", "days_pass", "days_fail",
                       "days_error", "days_excepted", "status_at_period_end")
 LIST_CAP = 200
 EVIDENCE_LINK_CAP = 500
-SPOOL_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -59,6 +60,9 @@ class ControlExport:
     folder: str
     findings: int = 0
     resources: int = 0
+    collection_errors: int = 0  # rows of collection-errors.csv (scopes that could not be read)
+    timeline_changes: int = 0  # rows of timeline.csv / the timeline pages
+    snapshot_resources: int = 0  # resources listed in snapshots.html
     sources: set[str] = field(default_factory=set)
     end_counts: dict[str, int] = field(default_factory=dict)
     timeline: list[str] = field(default_factory=list)  # automated status at each run of the period
@@ -114,6 +118,7 @@ class _Resource:
 
     def add(self, row: dict[str, Any], span: tuple[datetime, datetime], at_end: bool) -> None:
         self.rules.add(row["rule_id"])
+        self.message = row["message"]
         self.intervals += 1
         first, last = as_utc(row["first_seen"]), as_utc(row["last_seen"])
         self.first = first if self.first is None else min(self.first, first)
@@ -140,9 +145,14 @@ def _keep_newest(heap: list[tuple[Any, ...]], item: tuple[Any, ...], cap: int) -
 
 
 def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id: str, rule_ids: list[str],
-                   manual_rows: Iterable[dict[str, Any]], horizon: datetime) -> ControlExport:
-    """Write controls/<id>/{findings.csv,population.csv,evidence/,manual/} and summarise them."""
+                   manual_rows: Iterable[dict[str, Any]], horizon: datetime,
+                   rule_version: Callable[[int | None, str], str] | None = None, control: Any = None) -> ControlExport:
+    """Write controls/<id>/{findings.csv,population.csv,evidence/,manual/} and summarise them.
+
+    ``rule_version(first_run, rule)``: the digest of the rule pack version that produced a finding.
+    """
     folder = f"controls/{control_id}"
+    control = control if control is not None else SimpleNamespace(id=control_id, title="")
     out = ControlExport(control_id=control_id, folder=folder)
     n = len(index.points)
     diff = {s: [0] * (n + 1) for s in STATUS_ORDER}
@@ -153,10 +163,7 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
     failing: list[tuple[Any, ...]] = []
     start = index.period.start
 
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b")  # noqa: SIM115 (closed below)
-    pop_text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
-    population = InertCsvWriter(pop_text)
-    population.writerow(POPULATION_COLUMNS)
+    population = PopulationFiles(POPULATION_COLUMNS)
     try:
         with writer.open_text(f"{folder}/findings.csv") as fh:
             rows_out = InertCsvWriter(fh)
@@ -167,8 +174,7 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
                 key = (row["source"], row["resource_type"], row["resource_id"])
                 if key != current_key:
                     if current is not None:
-                        population.writerow(current.csv_row())
-                        out.resources += 1
+                        population.add(current)
                     current, current_key = _Resource(row), key
                     if not str(row["resource_id"]).startswith("annexa:"):
                         resource_keys.add(key_of(*key))
@@ -178,6 +184,7 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
                 clip_to = max(index.period.clip(last), clip_from)
                 digest = row["evidence"]
                 hexd = digest.removeprefix("sha256:") if digest else ""
+                version = rule_version(row["first_run"], row["rule_id"]) if rule_version else ""
                 if digest:
                     digests.add(hexd)
                 rows_out.writerow([
@@ -185,7 +192,7 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
                     row["resource_name"], _text(row["account"]), _text(row["region"]), row["source"], status,
                     _text(clip_from), _text(clip_to), _text(first), _text(last), _text(bool(row["open"])),
                     row["first_run"], row["last_run"], row["message"], _text(digest),
-                    f"evidence/{hexd}.json" if hexd else "", _text(row["exception"])])
+                    f"evidence/{hexd}.json" if hexd else "", _text(row["exception"]), version])
                 out.findings += 1
                 out.sources.add(row["source"])
                 lo, hi = index.covered_points(row)
@@ -199,7 +206,7 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
                 brief = {"rule": row["rule_id"], "resource_name": row["resource_name"],
                          "resource_id": row["resource_id"], "status": status, "from": ts_text(clip_from),
                          "to": ts_text(clip_to), "message": row["message"], "exception": row["exception"],
-                         "evidence": f"evidence/{hexd}.json" if hexd else None}
+                         "evidence": f"evidence/{hexd}.json" if hexd else None, "rule_version": version}
                 if first >= start:
                     out.events_total += 1
                     _keep_newest(events, (first, row["id"], brief), LIST_CAP)
@@ -210,14 +217,11 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
                     out.failing_total += 1
                     _keep_newest(failing, (first, row["id"], brief), LIST_CAP)
             if current is not None:
-                population.writerow(current.csv_row())
-                out.resources += 1
-        pop_text.flush()
-        spool.seek(0)
-        writer.copy_file(f"{folder}/population.csv", spool)
+                population.add(current)
+        population.finish(writer, folder)
+        out.resources, out.collection_errors = population.resources.rows, population.errors.rows
     finally:
-        pop_text.detach()
-        spool.close()
+        population.close()
 
     out.timeline = [run_status(c) for c in prefix_counts(diff, n)]
     out.events = [b for _, _, b in sorted(events, key=lambda t: (t[0], t[1]), reverse=True)]
@@ -226,8 +230,12 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
 
     for digest in snapshot_digests(store, index, sorted(resource_keys)):
         digests.add(digest.removeprefix("sha256:"))
-    resource_keys.clear()
     _write_evidence(writer, store, out, sorted(digests))
+    digests.clear()
+    out.timeline_changes = write_timeline(writer, store, index, folder, control, rule_ids)
+    out.snapshot_resources = write_snapshots(writer, store, index, folder, control, resource_keys,
+                                             {m["digest"].removeprefix("sha256:") for m in out.missing_evidence})
+    resource_keys.clear()
     _write_manual(writer, store, out, manual_rows, index.period.end)
     return out
 

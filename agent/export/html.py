@@ -101,10 +101,12 @@ def theme_overview(states: Sequence[ControlState]) -> list[dict[str, Any]]:
 
 
 def render_control(*, state: ControlState, export: ControlExport, soa_entry: Any, run_times: Sequence[datetime],
-                   period: dict[str, Any], generated_at: datetime) -> str:
+                   period: dict[str, Any], generated_at: datetime,
+                   procedures: Sequence[dict[str, Any]] | None = None) -> str:
+    extra = {} if procedures is None else {"procedures": procedures}  # test procedures and full guidance
     return _env().get_template("control.html").render(
         c=state.control, st=state, x=export, soa=soa_entry, period=period, generated_at=generated_at,
-        strip=status_strip(run_times, export.timeline))
+        strip=status_strip(run_times, export.timeline), **extra)
 
 
 def render_index(*, states: Sequence[ControlState], exports: dict[str, ControlExport],

@@ -2,8 +2,10 @@
 
 Mapping: each applicable control is a reviewed control and gets one finding whose target is the
 control's objective (``<id>_obj``) with state satisfied / not-satisfied. Automated evidence becomes a
-TEST/AUTOMATED observation per control (subjects: the sources that produced it; relevant evidence: the
-control's CSVs and snapshot files in the bundle); uploaded documents become an EXAMINE observation.
+TEST observation per control (prop method-detail: automated; subjects: the sources that produced it;
+relevant evidence: the control's CSVs and snapshot files in the bundle); uploaded documents become an
+EXAMINE observation.
+agent.export.observations adds one observation per finding interval, with inventory items as subjects.
 There is no separate OSCAL assessment plan: ``import-ap`` points at a back-matter resource that says so,
 which the schema allows (a ``#uuid`` fragment reference).
 """
@@ -49,8 +51,14 @@ def _state(status: str) -> dict[str, Any]:
 
 def assessment_results(*, states: Sequence[ControlState], exports: dict[str, ControlExport],
                        period_start: datetime, period_end: datetime, generated_at: datetime,
-                       sources: Sequence[dict[str, Any]], excluded: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The OSCAL document as a plain dict: {"assessment-results": {...}}."""
+                       sources: Sequence[dict[str, Any]], excluded: Sequence[dict[str, Any]],
+                       risks: Sequence[dict[str, Any]] = (),
+                       control_risks: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The OSCAL document as a plain dict: {"assessment-results": {...}}.
+
+    ``risks``: the exception register as OSCAL risks; ``control_risks``: control id -> the uuids of the
+    risks its finding links to (``related-risks``).
+    """
     plan_uuid = _uuid()
     tool_uuid = _uuid()
     components = [{
@@ -85,9 +93,10 @@ def assessment_results(*, states: Sequence[ControlState], exports: dict[str, Con
                 "description": (f"{len(state.rules)} rule(s) evaluated against collected configuration; at the "
                                 f"end of the period: {state.passing} passing, {state.failing} failing, "
                                 f"{state.errors} errors, {state.excepted} excepted."),
-                "props": [_prop("control-id", cid), _prop("findings-in-period", exp.findings),
+                "props": [_prop("control-id", cid), _prop("method-detail", "automated"),
+                          _prop("findings-in-period", exp.findings),
                           _prop("resources-in-scope", exp.resources)],
-                "methods": ["TEST", "AUTOMATED"], "types": ["control-objective"],
+                "methods": ["TEST"], "types": ["control-objective"],
                 "origins": [{"actors": [{"type": "tool", "actor-uuid": tool_uuid}]}],
                 "relevant-evidence": evidence, "collected": _ts(generated_at),
             }
@@ -122,6 +131,8 @@ def assessment_results(*, states: Sequence[ControlState], exports: dict[str, Con
         }
         if related:
             finding["related-observations"] = related
+        if (control_risks or {}).get(cid):
+            finding["related-risks"] = [{"risk-uuid": u} for u in control_risks[cid]]  # type: ignore[index]
         findings.append(finding)
 
     result: dict[str, Any] = {
@@ -141,6 +152,8 @@ def assessment_results(*, states: Sequence[ControlState], exports: dict[str, Con
         result["observations"] = observations
     if findings:
         result["findings"] = findings
+    if risks:
+        result["risks"] = list(risks)
     return {"assessment-results": {
         "uuid": _uuid(),
         "metadata": {"title": "Annexa evidence export: ISO/IEC 27001:2022 Annex A",

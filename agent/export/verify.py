@@ -30,6 +30,7 @@ import click
 from agent.errors import AnnexaError
 from agent.export import manifest as mf
 from agent.export import signing
+from agent.export.verify_policy import check_policy, kept
 
 EXIT_OK, EXIT_MISMATCH, EXIT_UNUSABLE = 0, 1, 2
 CHUNK = 1 << 16
@@ -196,7 +197,7 @@ class _Checker:
 
     def _read(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
         name = info.filename
-        keep = name in mf.INTEGRITY_FILES
+        keep = name in mf.INTEGRITY_FILES or kept(name)
         digest, size, chunks = hashlib.sha256(), 0, []
         try:
             with zf.open(info) as fh:
@@ -232,6 +233,8 @@ class _Checker:
         doc = self._manifest(names, comment)
         report.manifest_sha256 = self.actual.get(mf.MANIFEST, (None, 0))[0]
         sums = mf.parse_sums(self.raw[mf.SUMS]) if mf.SUMS in self.raw else None
+        if doc is not None:  # first, so a changed policy file is named as such
+            check_policy(doc, self.actual, self.raw, self.flag)
         self._files(names, doc, sums, comment)
         self._sums(names, doc, sums, comment)
         self._signature(names, doc, report)

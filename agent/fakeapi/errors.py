@@ -47,6 +47,33 @@ def google_error(status: int, message: str, *, reason: str | None = None, domain
     return Reply(status, {"error": error}, dict(headers or {}))
 
 
+def google_json_api_error(status: int, message: str, *, reason: str, domain: str = "global",
+                          headers: dict[str, str] | None = None) -> Reply:
+    """The older Google JSON APIs (Cloud Storage, Compute Engine): `errors[]` but no `error.status`."""
+    return Reply(status, {"error": {"code": status, "message": message,
+                                    "errors": [{"message": message, "domain": domain, "reason": reason}]}},
+                 dict(headers or {}))
+
+
+def entra_token_error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> Reply:
+    """Microsoft Entra ID's token endpoint error (OAuth 2.0 `error`/`error_description` plus its own fields).
+
+    `description` starts with the AADSTS code (`"AADSTS7000215: Invalid client secret provided."`);
+    Entra appends the trace and correlation ids and the timestamp to it, and repeats the code in
+    `error_codes`.
+    """
+    trace, correlation = str(uuid.uuid4()), str(uuid.uuid4())
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    digits = description.removeprefix("AADSTS").partition(":")[0]
+    codes = [int(digits)] if digits.isdigit() else []
+    body = {"error": error,
+            "error_description": f"{description}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}"
+                                 f"\r\nTimestamp: {stamp}",
+            "error_codes": codes, "timestamp": stamp, "trace_id": trace, "correlation_id": correlation,
+            "error_uri": f"https://login.microsoftonline.com/error?code={codes[0] if codes else ''}"}
+    return Reply(status, body, dict(headers or {}))
+
+
 def google_service_disabled(service: str, project_number: str) -> Reply:
     """403 SERVICE_DISABLED: the API is not enabled in the project (with its ErrorInfo detail)."""
     message = (f"{service} API has not been used in project {project_number} before or it is disabled. "
@@ -64,10 +91,14 @@ def retry_after(seconds: float, *, http_date: bool = False) -> dict[str, str]:
     return {"Retry-After": str(max(0, int(-(-seconds // 1))))}
 
 
-def too_many_requests(body: Any = None, *, seconds: float = 1.0, headers: dict[str, str] | None = None) -> Reply:
-    """A 429 with Retry-After (the body is the provider's own, when given)."""
-    return Reply(429, body if body is not None else {"message": "Too Many Requests"},
-                 {**retry_after(seconds), **(headers or {})})
+def too_many_requests(body: Any = None, *, seconds: float | None = 1.0, http_date: bool = False,
+                      headers: dict[str, str] | None = None) -> Reply:
+    """A 429 with Retry-After in seconds or as an HTTP date; `seconds=None` sends no Retry-After.
+
+    The body is the provider's own, when given (`""` for an empty one).
+    """
+    hint = retry_after(seconds, http_date=http_date) if seconds is not None else {}
+    return Reply(429, body if body is not None else {"message": "Too Many Requests"}, {**hint, **(headers or {})})
 
 
 def github_rate_limited(seconds: float, request: Request) -> Reply:
@@ -86,17 +117,27 @@ def github_rate_headers(state: RateState, resource: str = "core") -> dict[str, s
             "x-ratelimit-resource": resource}
 
 
+def okta_rate_headers(state: RateState) -> dict[str, str]:
+    """The `X-Rate-Limit-*` headers Okta sends on every answer (the reset as epoch seconds)."""
+    return {"X-Rate-Limit-Limit": str(state.limit), "X-Rate-Limit-Remaining": str(state.remaining),
+            "X-Rate-Limit-Reset": str(state.reset_epoch)}
+
+
 GITHUB_SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try "
                             "again. If you reach out to GitHub Support for help, please include the request ID "
                             "0C3A:2B4F:1D2E3F:4A5B6C:65F0A1B2.")
 
 
-def github_secondary_rate_limited(request: Request, *, status: int = 403, retry_after_s: float | None = None) -> Reply:
-    """GitHub's secondary rate limit: 403 (or 429), with `retry-after` only sometimes."""
-    headers = retry_after(retry_after_s) if retry_after_s is not None else {}
+def github_secondary_rate_limited(request: Request | None, *, status: int = 403, retry_after_s: float | None = None,
+                                  headers: dict[str, str] | None = None) -> Reply:
+    """GitHub's secondary rate limit: 403 (or 429), with `retry-after` only sometimes.
+
+    `headers` adds what else GitHub sent (its `x-ratelimit-*` budget, which is not exhausted here).
+    """
+    hint = retry_after(retry_after_s) if retry_after_s is not None else {}
     return github_error(status, GITHUB_SECONDARY_MESSAGE,
                         "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
-                        headers)
+                        {**hint, **(headers or {})})
 
 
 def okta_rate_limited(seconds: float, request: Request) -> Reply:

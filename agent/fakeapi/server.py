@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -73,12 +74,19 @@ class Request:
 
 @dataclass
 class Reply:
-    """A response: JSON `body` (or raw bytes/str), status and headers."""
+    """A response: JSON `body` (or raw bytes/str), status and headers.
+
+    `repeated` headers are sent as they are, after `headers`, so a name may appear on several lines
+    (Okta sends one `Link` header per relation). `delay` holds the answer back that many seconds, as
+    a slow or hung upstream does; the request counts as in flight meanwhile.
+    """
 
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     etag: bool = False  # answer If-None-Match with 304 when the body's ETag matches
+    repeated: list[tuple[str, str]] = field(default_factory=list)
+    delay: float = 0.0
 
     def payload(self) -> bytes:
         if self.body is None:
@@ -100,6 +108,11 @@ class Logged:
     headers: dict[str, str]
     status: int
     at: float
+
+    def header(self, name: str) -> str | None:
+        """A request header, whatever the case the client spelled it in."""
+        lowered = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == lowered), None)
 
 
 @dataclass
@@ -330,6 +343,12 @@ class _Server(ThreadingHTTPServer):
     # opening many connections at once wait for a SYN retry (about a second) instead.
     request_queue_size = 128
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up first (a read timeout against a `delay`ed reply) is not the fake's error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _RequestHandler(BaseHTTPRequestHandler):
     fake: FakeApi
@@ -360,6 +379,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 reply = fake.dispatch(request)
             except Exception as exc:  # a bug in a fake must show up as a 500, not a hung client
                 reply = Reply(500, {"message": f"fake {fake.name} failed: {type(exc).__name__}: {exc}"})
+            if reply.delay:
+                time.sleep(reply.delay)
         finally:
             with fake._lock:
                 fake.in_flight -= 1
@@ -378,7 +399,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             fake.log.append(Logged(request.method, request.path, request.query, dict(request.headers),
                                    status, time.time()))
         self.send_response(status)
-        for key, value in headers.items():
+        for key, value in [*headers.items(), *reply.repeated]:
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from agent import __version__
+from agent.metrics.remediation import RemediationCollector
 from agent.metrics.snapshot import Snapshot, compute, store_down
 from agent.status import CONTROL_STATUSES
 
@@ -197,6 +198,7 @@ def store_registry(metrics: StoreMetrics, *, process: bool = True) -> CollectorR
     """A registry with the store collector (and the standard process/platform collectors)."""
     registry = CollectorRegistry()
     registry.register(StoreCollector(metrics))
+    registry.register(RemediationCollector(metrics))
     if process:
         from prometheus_client import PlatformCollector, ProcessCollector
 

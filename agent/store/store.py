@@ -100,8 +100,11 @@ class EvidenceStore:
         else:  # take SQLite's write lock before reading the chain head
             conn.execute(update(runs).where(runs.c.id == run_id).values(id=run_id))
 
-    def seal_run(self, run_id: int, status: str, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Write the run's manifest and link it to the previous sealed entry by hash. Idempotent."""
+    def seal_run(self, run_id: int, status: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write the run's manifest and link it to the previous sealed entry by hash. Idempotent.
+
+        ``extra``: further sealed keys from the runner (``policy_inputs``, see agent.policy_inputs).
+        """
         with self.engine.begin() as conn:
             self._lock_chain(conn, run_id)
             run = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().one()
@@ -112,8 +115,8 @@ class EvidenceStore:
                                 .order_by(run_sources.c.source)).mappings().all()
             finished = utcnow()
             manifest = build_manifest(run, srcs, status=status, finished=finished,
-                                      seq=(head[0] + 1) if head else 1, prev_hash=head[1] if head else None,
-                                      inputs=inputs)
+                                      seq=(head[0] + 1) if head else 1, prev_hash=head[1] if head else None)
+            manifest.update({k: v for k, v in (extra or {}).items() if k not in manifest})
             digest = self._write_seal(conn, run_id, manifest, finished)
         self._checkpoint(manifest["seq"], digest)
         return {**manifest, "hash": digest}

@@ -112,6 +112,8 @@ class AwsCollector(Collector):
                 self.ctx.logger.exception("aws service %s failed", spec.name)
                 for rtype in spec.resource_types:
                     scope.fail(rtype, exc)
+            finally:
+                scope.close()
 
         def run_lane(tasks: list[tuple[AccountSession, str | None, ServiceSpec]]) -> None:
             while True:

@@ -75,10 +75,25 @@ class AwsScope:
         self.cache = cache
         self._report = report
         self.home_region = home_region
+        self._held: dict[tuple[str, str, int | None], tuple[Any, Any]] = {}
+        self._held_lock = threading.Lock()
 
     # -- clients and calls -----------------------------------------------------------------
     def client(self, service: str, region: str | None = None, *, max_attempts: int | None = None) -> Any:
-        return self.account.client(service, region or self.region or self.home_region, max_attempts=max_attempts)
+        """The account's client for (service, region), held by this scope until `close()`."""
+        wanted = (service, region or self.region or self.home_region, max_attempts)
+        with self._held_lock:
+            held = self._held.get(wanted)
+            if held is None:
+                held = self._held[wanted] = self.account.acquire(wanted[0], wanted[1], max_attempts=max_attempts)
+        return held[1]
+
+    def close(self) -> None:
+        """Release this scope's clients (the last holder of a client frees it)."""
+        with self._held_lock:
+            held, self._held = list(self._held.values()), {}
+        for key, _ in held:
+            self.account.release(key)
 
     def call(self, service: str, operation: str, *, region: str | None = None, **params: Any) -> Any:
         """One API call (snake_case operation), memoised for the run. Raises botocore errors."""

@@ -1,11 +1,19 @@
 """boto3 sessions for each account: the default credential chain, or AssumeRole into members.
 
-Every session gets the read-only guard, an API-call recorder and adaptive retries. Clients are
-created once per (account, region, service) and shared by the threads of a run.
+Every session gets the read-only guard, an API-call recorder and adaptive retries. A client is
+created once per (account, region, service) when a task first needs it, shared by the tasks that
+hold it, and released (connections closed, memory freed) when the last of them is done.
+
+Service models are what makes a boto3 client heavy (~2 MB of parsed JSON each, most of it API
+documentation): one loader is shared by every session of the process, and it empties the
+documentation strings while parsing, which halves the models' memory. Docstrings of client
+methods are then empty; nothing in a scan reads them.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections import Counter
 from typing import Any
@@ -13,11 +21,12 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
-from botocore.loaders import create_loader
+from botocore.loaders import JSONFileLoader, create_loader
 
 from collectors.aws import guard
 
 RETRY_CONFIG = {"mode": "adaptive", "max_attempts": 8}
+ClientKey = tuple[str, str | None, int | None]  # (service, region, max_attempts)
 
 
 class CallRecorder:
@@ -45,7 +54,8 @@ class AccountSession:
                  max_attempts: int | None = None):
         self.session = session
         self.account_id = account_id
-        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._clients: dict[ClientKey, Any] = {}
+        self._holders: Counter[ClientKey] = Counter()
         self._lock = threading.Lock()
         retries = {**RETRY_CONFIG, **({"max_attempts": max_attempts} if max_attempts else {})}
         self._config = BotoConfig(retries=retries, max_pool_connections=max_pool,
@@ -54,20 +64,77 @@ class AccountSession:
         session.events.register("before-call.*.*", recorder, unique_id="annexa-call-recorder")
 
     def client(self, service: str, region: str | None, *, max_attempts: int | None = None) -> Any:
-        """A cached client. `max_attempts` is the total number of attempts (1 = no botocore retries, for
-        callers that pace and retry themselves, like CloudTrail LookupEvents)."""
+        """A cached client kept for the run (fan-out calls: STS, Organizations, DescribeRegions).
+        `max_attempts` is the total number of attempts (1 = no botocore retries, for callers that
+        pace and retry themselves, like CloudTrail LookupEvents)."""
         key = (service, region, max_attempts)
         with self._lock:
             if key not in self._clients:
-                config = self._config
-                if max_attempts is not None:
-                    config = config.merge(BotoConfig(retries={"mode": "standard", "total_max_attempts": max_attempts}))
-                self._clients[key] = self.session.client(service, region_name=region, config=config)
+                self._clients[key] = self._new(key)
             return self._clients[key]
+
+    def acquire(self, service: str, region: str | None, *, max_attempts: int | None = None
+                ) -> tuple[ClientKey, Any]:
+        """The shared client of (service, region), held until `release(key)`."""
+        key = (service, region, max_attempts)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._new(key)
+            self._holders[key] += 1
+            return key, self._clients[key]
+
+    def release(self, key: ClientKey) -> None:
+        """Drop one hold; the last holder closes the client and frees it."""
+        with self._lock:
+            self._holders[key] -= 1
+            if self._holders[key] > 0:
+                return
+            del self._holders[key]
+            client = self._clients.pop(key, None)
+        if client is not None:
+            client.close()
+
+    @property
+    def open_clients(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    def _new(self, key: ClientKey) -> Any:
+        service, region, max_attempts = key
+        config = self._config
+        if max_attempts is not None:
+            config = config.merge(BotoConfig(retries={"mode": "standard", "total_max_attempts": max_attempts}))
+        return self.session.client(service, region_name=region, config=config)
+
+
+DOC_KEYS = frozenset({"documentation", "documentationUrl"})
+
+
+def _drop_docs(obj: dict[str, Any]) -> dict[str, Any]:
+    """Empty the documentation strings (the keys stay: botocore reads some of them)."""
+    for key in DOC_KEYS & obj.keys():
+        if isinstance(obj[key], str):
+            obj[key] = ""
+    return obj
+
+
+class LeanJSONFileLoader(JSONFileLoader):
+    """botocore's JSON loader, but service models' documentation strings are emptied while parsed,
+    and plain dicts (ordered since Python 3.7) replace OrderedDicts."""
+
+    def _load_file(self, full_path: str, open_method: Any) -> Any:
+        if not os.path.isfile(full_path):
+            return None
+        with open_method(full_path, "rb") as fp:
+            payload = fp.read()
+        if os.path.basename(full_path).startswith("service-2."):
+            return json.loads(payload, object_hook=_drop_docs)
+        return json.loads(payload)
 
 
 # Service models are large JSON files: every session of the process shares one loaded copy.
 _LOADER = create_loader()
+_LOADER.file_loader = LeanJSONFileLoader()
 
 
 def _botocore_session() -> botocore.session.Session:

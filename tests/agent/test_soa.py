@@ -97,7 +97,7 @@ def test_2013_id_is_rejected_naming_the_2022_mapping() -> None:
     ("controls:\n  A.5.1:\n    applicable: maybe\n", 3, "controls.A.5.1.applicable", "true or false"),
     ("controls:\n  A.5.1: {}\n  5.1: {}\n", 3, "controls.5.1", "listed twice"),
     ("controls:\n  A.5.1: yes\n", 2, "controls.A.5.1", "mapping"),
-    ("version: 1\ncontrols: {}\n", 1, "version", "unknown key"),
+    ("revision: 1\ncontrols: {}\n", 1, "revision", "unknown key"),
     ("controls: [A.5.1]\n", 1, "controls", "mapping"),
 ])
 def test_mistakes_name_file_line_and_field(text: str, line: int, field: str, words: str) -> None:

@@ -42,7 +42,11 @@ def test_runs_store_and_verify_blobs_in_s3(s3_bucket, tmp_path: Path, world: Wor
     rules = RuleSet(load_rules([SUPPORT / "rules"], known_types=set(known_resource_types())))
     for _ in range(2):
         Runner(config, store, rules).run(select_sources(config, None, None))
+    policy = policy_blob_keys(store)  # the rule pack and rule-set versions the runs recorded
+    assert len(policy) >= 2
     keys = [o["Key"] for o in s3_bucket.list_objects_v2(Bucket="acme-evidence")["Contents"]]
+    assert policy <= set(keys)
+    keys = [k for k in keys if k not in policy]
     assert len(keys) == 2 and all(k.startswith("annexa/") for k in keys), "unchanged resources add no blobs"
     assert verify_store(store).ok
     victim = keys[0]
@@ -53,3 +57,11 @@ def test_runs_store_and_verify_blobs_in_s3(s3_bucket, tmp_path: Path, world: Wor
     assert report.problems == [f"evidence blob {digest} content does not match its hash"]
     s3_bucket.delete_object(Bucket="acme-evidence", Key=victim)
     assert verify_store(store).problems == [f"evidence blob {digest} is missing"]
+
+
+
+def policy_blob_keys(store: EvidenceStore) -> set[str]:
+    """S3 keys of the policy-input blobs (rule set and rule files) recorded by the store's runs."""
+    from agent.policy_inputs import recorded_digests
+
+    return {"annexa/" + d[7:9] + "/" + d[9:] for d in recorded_digests(store)}

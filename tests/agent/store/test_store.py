@@ -32,9 +32,17 @@ class Harness:
         with self.store.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
+    def evidence_files(self) -> list[Path]:
+        """Evidence blob files, not the policy inputs (rule files, rule set) the runs also keep there."""
+        from agent.policy_inputs import recorded_digests
+
+        policy = {d[7:9] + "/" + d[9:] for d in recorded_digests(self.store)}
+        root = Path(self.config.evidence_dir)
+        return sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).as_posix() not in policy
+                      and not p.name.startswith("chain-head"))
+
     def blob_files(self) -> int:
-        return sum(1 for p in Path(self.config.evidence_dir).rglob("*")
-                   if p.is_file() and not p.name.startswith("chain-head"))
+        return len(self.evidence_files())
 
 
 @pytest.fixture
@@ -107,8 +115,7 @@ def test_chain_links_each_run_to_the_previous(harness: Harness) -> None:
 
 def test_tampered_blob_is_named(harness: Harness) -> None:
     harness.run()
-    victim = sorted(p for p in Path(harness.config.evidence_dir).rglob("*")
-                    if p.is_file() and not p.name.startswith("chain-head"))[0]
+    victim = harness.evidence_files()[0]
     doc = zlib.decompress(victim.read_bytes()).replace(b"\"name\"", b"\"nome\"")
     victim.write_bytes(zlib.compress(doc))
     report = verify_store(harness.store)
@@ -119,8 +126,7 @@ def test_tampered_blob_is_named(harness: Harness) -> None:
 
 def test_missing_blob_is_named(harness: Harness) -> None:
     harness.run()
-    victim = sorted(p for p in Path(harness.config.evidence_dir).rglob("*")
-                    if p.is_file() and not p.name.startswith("chain-head"))[0]
+    victim = harness.evidence_files()[0]
     victim.unlink()
     report = verify_store(harness.store)
     assert f"evidence blob sha256:{victim.parent.name}{victim.name} is missing" in report.problems
