@@ -54,3 +54,23 @@ def drop_blob(folder: Path, digest: str) -> None:
         return
     with sqlite3.connect(folder / "packs" / INDEX) as conn:
         conn.execute("DELETE FROM blobs WHERE digest = ?", (bytes.fromhex(digest.removeprefix("sha256:")),))
+
+
+def everything_stored(folder: Path) -> bytes:
+    """Every byte under `folder` a reader could recover: each file as it is (decompressed when it is one
+    zlib stream), plus every blob of each evidence folder found under it (packed blobs decompressed)."""
+    import contextlib
+    import zlib
+
+    out = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            raw = path.read_bytes()
+            with contextlib.suppress(zlib.error):
+                raw = zlib.decompress(raw)
+            out.append(raw)
+        elif path.is_dir() and (path / "packs").is_dir():
+            out.extend(evidence_payloads(path).values())
+    if (folder / "packs").is_dir():
+        out.extend(evidence_payloads(folder).values())
+    return b"\n".join(out)
