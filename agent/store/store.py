@@ -91,8 +91,8 @@ class EvidenceStore:
                 liveness(run_id)
             return run_id
 
-    def source_recorder(self, run_id: int, name: str, source_type: str) -> SourceRecorder:
-        return SourceRecorder(self, run_id, name, source_type)
+    def source_recorder(self, run_id: int, name: str, source_type: str, **kwargs: Any) -> SourceRecorder:
+        return SourceRecorder(self, run_id, name, source_type, **kwargs)
 
     def _lock_chain(self, conn: Any, run_id: int) -> None:
         if self.dialect == "postgresql":
