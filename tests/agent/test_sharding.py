@@ -76,3 +76,15 @@ def test_partitioned_source_runs_in_every_shard_others_are_dealt_whole(tmp_path:
     assert all("org" in c for c in chosen)
     assert {n for c in chosen for n in c if n != "org"} == {"hr1", "hr2"}
     assert not (chosen[0] - {"org"}) & (chosen[1] - {"org"})
+
+
+def test_a_split_source_is_covered_only_as_recently_as_its_least_recent_shard() -> None:
+    from agent.sharding import combine_coverage
+
+    rows = [("org", "aws", "0/3", 10, "t10"), ("org", "aws", "1/3", 12, "t12"), ("org", "aws", "2/3", 7, "t7"),
+            ("org", "aws", "0/2", 3, "t3"),  # an older split: not part of the current one
+            ("hr", "hr_csv", "1/3", 11, "t11"), ("hr", "hr_csv", "0/3", 2, "t2"),  # dealt out whole: newest
+            ("solo", "aws", None, 5, "t5")]
+    assert combine_coverage(rows) == {"org": (7, "t7"), "hr": (11, "t11"), "solo": (5, "t5")}
+    # an unsharded run newer than shard 2's covers shard 2's part too
+    assert combine_coverage([*rows, ("org", "aws", None, 9, "t9")])["org"] == (9, "t9")

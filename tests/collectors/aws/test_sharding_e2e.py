@@ -106,6 +106,10 @@ def test_four_concurrent_shards_equal_one_unsharded_run(
     assert all(r["seq"] is not None and r["hash"] and r["status"] in ("complete", "partial") for r in runs)
     assert sorted(o["run_id"] for o in outputs) == sorted(r["id"] for r in runs)
     assert sum(o["sources"][0]["resources"] for o in outputs) > 0
+    # the source counts as seen when its least recent shard finished, not when the last one did
+    store = EvidenceStore.open(sharded_url, str(tmp_path / "sharded" / "evidence"))
+    assert store.coverage()["aws-org"][0] == min(r["id"] for r in runs)
+    store.engine.dispose()
     assert sum(1 for o in outputs if o["sources"][0]["resources"]) >= 2  # the work was shared
     verified = _finish(_annexa(sharded, "verify", "--store"))
     assert verified[0] == 0, verified[1][-2000:] + verified[2][-2000:]
