@@ -21,6 +21,10 @@ from collectors.aws.session import AccountSession, CallRecorder, assume_role_ses
 from collectors.base import Collector, CollectorOptions
 
 ACCOUNT_ID_LEN = 12
+# Regional services that also yield an account-level resource (region None) from the home Region,
+# e.g. CloudTrail's per-account coverage summary. Such a resource belongs to the account's global
+# shard unit (agent.sharding), so the shard owning that unit reads these services in the home Region too.
+HOME_REGION_ACCOUNT_LEVEL = frozenset({"cloudtrail"})
 
 
 class AwsOptions(CollectorOptions):
@@ -97,6 +101,7 @@ class AwsCollector(Collector):
         regions = self._regions(opts, home)
         accounts = self._accounts(opts, home, current, partition, recorder, out, regions)
         owns = self.ctx.owns_unit or (lambda account, region: True)
+        home_region = regions[0] if regions else "us-east-1"
         services = [s for s in all_services()
                     if (opts.services is None or s.name in opts.services) and s.name not in opts.exclude_services]
         # One lane per (account, service), each running up to `concurrency` tasks side by side: a
@@ -105,7 +110,9 @@ class AwsCollector(Collector):
         for account in accounts:
             for spec in services:
                 for region in ([None] if spec.global_ else regions):
-                    if not owns(account.account_id, region):
+                    if not (owns(account.account_id, region) or (
+                            region == home_region and spec.name in HOME_REGION_ACCOUNT_LEVEL
+                            and owns(account.account_id, None))):
                         continue  # another shard's unit
                     lanes.setdefault((account.account_id, spec.name), []).append((account, region, spec))
         total = sum(len(tasks) for tasks in lanes.values())
@@ -113,7 +120,7 @@ class AwsCollector(Collector):
 
         def run_task(account: AccountSession, region: str | None, spec: ServiceSpec) -> None:
             scope = AwsScope(account, region, partition, cache, self.ctx.report_error,
-                             home_region=regions[0] if regions else "us-east-1",
+                             home_region=home_region,
                              cursor=self.ctx.cursor, options=opts)
             try:
                 for resource in spec.collect(scope):

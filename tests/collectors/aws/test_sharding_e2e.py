@@ -22,6 +22,7 @@ import boto3
 import pytest
 
 from agent.store.store import EvidenceStore
+from tests.collectors.aws.conftest import ACCOUNT
 from tests.collectors.aws.test_events import CloudTrailFake
 from tests.collectors.aws.test_multi_account import REGIONS, _assumed, org  # noqa: F401 (fixture)
 
@@ -34,7 +35,7 @@ def _config(path: Path, url: str) -> Path:
     cfg.write_text(f"store:\n  url: {url}\n  evidence: {path / 'evidence'}\nsources:\n"
                    "  - name: aws-org\n    type: aws\n"
                    f"    regions: [{', '.join(REGIONS)}]\n    accounts: organization\n"
-                   "    services: [kms, logs, iam]\n    external_id: annexa-test\n")
+                   "    services: [kms, logs, iam, cloudtrail]\n    external_id: annexa-test\n")
     return cfg
 
 
@@ -99,6 +100,10 @@ def test_four_concurrent_shards_equal_one_unsharded_run(
     assert sum(expected.values()) > 30
     assert {a for (_, _, a, _, _) in expected} >= {*members}
     assert {s for (*_, s) in expected} >= {"pass", "fail", "error"}
+    # an account-level result of a regional service (read in the home Region) is there for every account
+    summaries = {a for (rule, _, a, _, s) in expected
+                 if rule == "aws.cloudtrail.multi_region_trail_enabled" and s != "error"}
+    assert summaries == {ACCOUNT, *members[:2]}
     assert got == expected  # same findings, none twice
     # each shard sealed a run of its own, with its K/N, and found something of its part
     runs = [r for r in _runs(sharded_url, tmp_path / "sharded" / "evidence") if r["kind"] == "run"]
