@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,7 @@ def config(folder: Path, url: str, regions: list[str]) -> Path:
 def run_all(cfg: Path, shards: int | None) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     ks = [None] if shards is None else list(range(shards))
+    before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     procs = []
     for k in ks:
@@ -97,6 +99,8 @@ def run_all(cfg: Path, shards: int | None) -> dict[str, object]:
             raise SystemExit(f"annexa run failed ({proc.returncode}): {err[-2000:]}")
         resources.append(sum(s["resources"] for s in json.loads(out)["sources"]))
     wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = [round((a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime), 2) for a, b in zip(after, before, strict=True)]
     from agent.config import load_config
     from agent.store.store import EvidenceStore
 
@@ -104,8 +108,9 @@ def run_all(cfg: Path, shards: int | None) -> dict[str, object]:
     store = EvidenceStore.open(conf.store_url, conf.evidence_dir)
     findings = sum(1 for _ in store.current_findings())
     store.engine.dispose()
-    return {"shards": shards or 1, "wall_s": round(wall, 2), "slowest_s": round(max(walls), 2),
-            "fastest_s": round(min(walls), 2), "resources_per_shard": resources, "findings": findings}
+    return {"shards": "-" if shards is None else shards, "wall_s": round(wall, 2), "slowest_s": round(max(walls), 2),
+            "fastest_s": round(min(walls), 2), "emulator_cpu_s": cpu[0], "annexa_cpu_s": cpu[1],
+            "resources_per_shard": resources, "findings": findings}
 
 
 def main() -> None:
@@ -133,7 +138,7 @@ def main() -> None:
         rows = []
         with tempfile.TemporaryDirectory(prefix="annexa-shards-") as tmp:
             for n in [None, *(int(x) for x in args.shards.split(","))]:
-                folder = Path(tmp) / f"n{n or 1}"
+                folder = Path(tmp) / ("unsharded" if n is None else f"n{n}")
                 rows.append(run_all(config(folder, store_url(args.pg_url, folder), regions), n))
                 print(json.dumps(rows[-1]), flush=True)
     finally:
@@ -142,10 +147,11 @@ def main() -> None:
     report = {"accounts": args.accounts, "regions": len(regions), "units": units,
               "store": "postgresql" if args.pg_url else "sqlite", "cpus": os.cpu_count(), "runs": rows}
     print(f"\n{args.accounts} accounts x {len(regions)} Regions ({units} units), {report['store']} store")
-    print(f"{'shards':>6} {'wall s':>8} {'slowest':>8} {'fastest':>8} {'findings':>9}  resources per shard")
+    print(f"{'shards':>6} {'wall s':>7} {'slowest':>7} {'fastest':>7} {'moto cpu':>8} {'annexa cpu':>10} "
+          f"{'findings':>8}  resources per shard")
     for r in rows:
-        print(f"{r['shards']:>6} {r['wall_s']:>8} {r['slowest_s']:>8} {r['fastest_s']:>8} {r['findings']:>9}  "
-              f"{r['resources_per_shard']}")
+        print(f"{r['shards']:>6} {r['wall_s']:>7} {r['slowest_s']:>7} {r['fastest_s']:>7} {r['emulator_cpu_s']:>8} "
+              f"{r['annexa_cpu_s']:>10} {r['findings']:>8}  {r['resources_per_shard']}")
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
 
 
