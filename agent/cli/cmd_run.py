@@ -132,8 +132,8 @@ def _http_url(value: str | None, param: click.Parameter) -> str | None:
 
 @click.command("run")
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
-@click.option("--shard", help="K/N: run the K-th of N shares (0-based), for sharded CronJobs: an AWS source's "
-              "accounts x regions are split between the shards, other sources are dealt out whole.")
+@click.option("--shard", help="K/N: run the K-th of N shares (0-based), for sharded CronJobs: AWS accounts x Regions "
+              "and Azure subscriptions are split between the shards, other sources are dealt out whole.")
 @click.option("--fail-on", type=click.Choice(["fail", "error"]), help="Exit 1 if any finding has this status.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress display.")
