@@ -206,6 +206,7 @@ class Runner:
         except BaseException as exc:  # a signal, a stop request, a full disk, a bug: the run ends sealed
             stop.set()
             self._drain(items)
+            log.debug("run %s ends incomplete: %s", run_id, type(exc).__name__, exc_info=True)
             sealed = self._seal_incomplete(run_id, recorders, policy, exc)
             if isinstance(exc, (RunInterrupted, AnnexaError)) or not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt, SIGTERM (Terminated), SystemExit and stop requests unwind as they are
@@ -223,11 +224,11 @@ class Runner:
                 try:
                     rec.abandon()
                 except Exception as exc:  # e.g. the disk is full: the unflushed rows are lost, the run is not
-                    log.warning("source %s: could not keep its unflushed rows: %s", rec.name, exc)
+                    log.info("source %s: could not keep its unflushed rows: %s", rec.name, exc)
         try:
             self.store.seal_run(run_id, "incomplete", extra={**policy, "interruption": interruption(cause)})
-        except Exception as exc:
-            log.error("could not seal run %s as incomplete (%s): the next run will", run_id, exc)
+        except Exception as exc:  # the caller says so (RunFailed); the next run seals it as an orphan
+            log.info("could not seal run %s as incomplete (%s): the next run will", run_id, exc)
             return False
         return True
 

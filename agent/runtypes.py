@@ -81,9 +81,13 @@ def disk_full(exc: BaseException) -> str | None:
         seen.add(id(err))
         if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS:
             return f"{err.strerror}: {err.filename}" if err.filename else str(err.strerror)
+        orig = getattr(err, "orig", None)
+        if isinstance(orig, BaseException):  # SQLAlchemy's wrapper: the driver's own error reads better
+            todo.append(orig)
+            continue
         if getattr(err, "sqlstate", None) == DISK_FULL_SQLSTATE or any(t in str(err) for t in DISK_FULL_TEXT):
             return _brief(err)
-        todo.extend([getattr(err, "orig", None), err.__cause__, err.__context__])
+        todo.extend([err.__cause__, err.__context__])
     return None
 
 

@@ -39,7 +39,7 @@ class RunTerminated(AnnexaError):
     exit_code = 143
 
     def __init__(self) -> None:
-        super().__init__("terminated (SIGTERM): the run was sealed as incomplete")
+        super().__init__("terminated (SIGTERM): a run that had begun was sealed as incomplete")
 
 
 @contextlib.contextmanager
