@@ -133,17 +133,22 @@ def stderr_text(proc: AnnexaProcess) -> str:
 
 
 # -- SIGTERM -------------------------------------------------------------------------------------
-def test_sigterm_mid_run_seals_the_run_incomplete_and_exits_143(store_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"),
+                                                    (signal.SIGINT, 130, "SIGINT")])
+def test_a_signal_mid_run_seals_the_run_incomplete(store_url: str, tmp_path: Path, sig: int, code: int,
+                                                   name: str) -> None:
     folder = tmp_path / "r"
     config = slow_config(folder, store_url, resources=5, gate_after=2)
     with run_process(config) as proc:
         wait_until("two resources collected", lambda: traced(folder) >= 2)
         time.sleep(0.3)  # let the writer take them
-        assert proc.terminate(signal.SIGTERM) == 143
-        assert "terminated (SIGTERM): a run that had begun was sealed as incomplete" in stderr_text(proc)
+        assert proc.terminate(sig) == code
+        said = {"SIGTERM": "terminated (SIGTERM): a run that had begun was sealed as incomplete",
+                "SIGINT": "interrupted"}[name]
+        assert said in stderr_text(proc)
     [run] = run_rows(config)
     assert run["status"] == "incomplete" and run["seq"] == 1
-    assert run["manifest"]["interruption"] == "SIGTERM"
+    assert run["manifest"]["interruption"] == name
     assert source_rows(config, run["id"])["s1"]["status"] == "incomplete"
     assert count_resource_rows(config) == 2  # what the run had taken is kept, under its own roots
     assert "never sealed" not in assert_verifies(config)
@@ -282,4 +287,114 @@ def test_a_full_disk_ends_the_run_with_one_line_and_the_run_sealed(store_url: st
     again = annexa(config, "run", "--quiet", "--source", "s1", "--format", "json")
     assert again.returncode == 0, again.stderr
     assert [(r["status"], r["seq"]) for r in run_rows(config)] == [("incomplete", 1), ("complete", 2)]
+    assert verified(config) == []
+
+
+# -- in this process: any error seals, liveness locks, the daemon ------------------------------------
+def in_process_runner(config: Path, **kwargs: Any) -> tuple[Any, EvidenceStore]:
+    from agent.runner import Runner
+
+    app = App(str(config))
+    store = EvidenceStore.open(app.config.store_url, app.config.evidence_dir)
+    return Runner(app.config, store, app.rule_set(), **kwargs), store
+
+
+def test_an_error_in_the_middle_of_a_run_seals_it_incomplete(store_url: str, tmp_path: Path) -> None:
+    from agent.runtypes import RunFailed
+
+    folder = tmp_path / "r"
+    config = slow_config(folder, store_url, resources=3, gate_after=0)
+    seen: list[str] = []
+
+    def hook(finding: Any) -> Any:  # a bug somewhere in the write path, after one finding
+        seen.append(finding.resource_id)
+        if len(seen) == 2:
+            raise ZeroDivisionError("division by zero")
+        return finding
+
+    runner, store = in_process_runner(config, finding_hook=hook)
+    try:
+        with pytest.raises(RunFailed) as failed:
+            runner.run([runner.config.source("s2")])
+    finally:
+        store.close()
+    assert failed.value.exit_code == 70 and failed.value.sealed
+    assert str(failed.value).startswith("run 1 stopped on an unexpected error: ZeroDivisionError: division by zero;"
+                                        " it was sealed as incomplete")
+    [run] = run_rows(config)
+    assert (run["status"], run["seq"]) == ("incomplete", 1)
+    assert run["manifest"]["interruption"] == "error: ZeroDivisionError"
+    assert source_rows(config, 1)["s2"]["status"] == "incomplete"
+    assert count_resource_rows(config) == 2  # kept: what the run had recorded before the error
+    assert verified(config) == []
+
+
+def test_a_full_disk_message_names_the_disk(tmp_path: Path) -> None:
+    import errno
+
+    from sqlalchemy.exc import OperationalError
+
+    from agent.runtypes import RunFailed, disk_full
+
+    enospc = OSError(errno.ENOSPC, "No space left on device", "/var/lib/annexa/evidence/ab/.tmp-1")
+    assert disk_full(enospc) == "No space left on device: /var/lib/annexa/evidence/ab/.tmp-1"
+    sqlite = OperationalError("INSERT ...", {}, Exception("database or disk is full"))
+    assert disk_full(sqlite) == "database or disk is full"
+
+    class DiskFull(Exception):
+        sqlstate = "53100"
+
+    assert disk_full(OperationalError("UPDATE ...", {}, DiskFull("could not extend file"))) == "could not extend file"
+    wrapped = RuntimeError("flush failed")
+    wrapped.__cause__ = enospc
+    assert disk_full(wrapped) is not None and disk_full(RuntimeError("other")) is None
+    assert str(RunFailed(4, sqlite, sealed=False)) == (
+        "run 4 stopped: the disk is full (database or disk is full); it could not be sealed and will be sealed "
+        "as incomplete by the next run. Free some space and run again")
+
+
+def test_a_held_run_is_alive_to_every_other_holder(store_url: str, tmp_path: Path) -> None:
+    from agent.locks import RunLiveness
+
+    config = slow_config(tmp_path / "r", store_url)
+    app = App(str(config))
+    one = EvidenceStore.open(app.config.store_url, app.config.evidence_dir)
+    two = EvidenceStore.open(app.config.store_url, app.config.evidence_dir)  # another process, or pod
+    try:
+        mine = RunLiveness(one)
+        run_id = one.begin_run(["s1"], liveness=mine.hold)
+        with mine.claim(run_id) as dead:
+            assert not dead
+        with RunLiveness(two).claim(run_id) as dead:
+            assert not dead
+        assert two.seal_orphans(RunLiveness(two).claim) == []
+        mine.release(run_id)  # as if its process had died
+        with RunLiveness(two).claim(run_id) as dead:
+            assert dead
+            with RunLiveness(one).claim(run_id) as also:  # while one claimer holds it, nobody else seals it
+                assert not also
+            assert two.seal_orphans(RunLiveness(one).claim) == []
+        assert two.seal_orphans(RunLiveness(two).claim) == [run_id]
+        assert two.seal_orphans(RunLiveness(two).claim) == []  # sealed once
+    finally:
+        one.close()
+        two.close()
+    assert [(r["status"], r["seq"]) for r in run_rows(config)] == [("incomplete", 1)]
+    assert verified(config) == []
+
+
+def test_the_daemon_seals_an_orphan_before_its_run(store_url: str, tmp_path: Path) -> None:
+    from agent.daemon import Daemon, DaemonOptions
+
+    config = slow_config(tmp_path / "r", store_url, resources=2, gate_after=0)
+    app = App(str(config))
+    store = EvidenceStore.open(app.config.store_url, app.config.evidence_dir)
+    try:
+        orphan = store.begin_run(["s2"])  # a `running` row whose process holds no liveness lock: gone
+        assert Daemon(app, DaemonOptions(sources=("s2",)), store=store).run_once() == 0
+    finally:
+        store.close()
+    rows = run_rows(config)
+    assert [(r["id"], r["status"], r["seq"]) for r in rows] == [(orphan, "incomplete", 1), (orphan + 1, "complete", 2)]
+    assert rows[0]["manifest"]["interruption"] == ORPHANED
     assert verified(config) == []
