@@ -34,17 +34,19 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
 
 
 class RunTerminated(AnnexaError):
-    """SIGTERM ended `annexa run`: the run was sealed `incomplete` on the way out. Exit 143 (128 + 15)."""
+    """SIGTERM or Ctrl-C ended `annexa run`: the run was sealed `incomplete` on the way out.
+    Exit 143 (128 + SIGTERM) or 130 (128 + SIGINT)."""
 
-    exit_code = 143
-
-    def __init__(self) -> None:
-        super().__init__("terminated (SIGTERM): a run that had begun was sealed as incomplete")
+    def __init__(self, signal_name: str = "SIGTERM") -> None:
+        self.exit_code = 143 if signal_name == "SIGTERM" else 130
+        verb = "terminated" if signal_name == "SIGTERM" else "interrupted"
+        super().__init__(f"{verb} ({signal_name}): a run that had begun was sealed as incomplete")
 
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """While running, SIGTERM (what Kubernetes sends a pod) unwinds like Ctrl-C, so the run is sealed.
+    """While running, SIGTERM (what Kubernetes sends a pod) unwinds like Ctrl-C, so the run is sealed;
+    either signal ends the command with one line and exit 143 or 130.
 
     Only the first signal unwinds: a second one while the run is being sealed is ignored (Kubernetes
     follows with SIGKILL after its grace period; the next run then seals the orphan).
@@ -65,7 +67,9 @@ def terminate_as_interrupt() -> Iterator[None]:
     try:
         yield
     except Terminated:
-        raise RunTerminated() from None
+        raise RunTerminated("SIGTERM") from None
+    except KeyboardInterrupt:  # said here, before click turns it into a bare "Aborted"
+        raise RunTerminated("SIGINT") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -144,7 +144,7 @@ def test_a_signal_mid_run_seals_the_run_incomplete(store_url: str, tmp_path: Pat
         time.sleep(0.3)  # let the writer take them
         assert proc.terminate(sig) == code
         said = {"SIGTERM": "terminated (SIGTERM): a run that had begun was sealed as incomplete",
-                "SIGINT": "interrupted"}[name]
+                "SIGINT": "interrupted (SIGINT): a run that had begun was sealed as incomplete"}[name]
         assert said in stderr_text(proc)
     [run] = run_rows(config)
     assert run["status"] == "incomplete" and run["seq"] == 1
