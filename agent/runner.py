@@ -218,7 +218,7 @@ class Runner:
     def _seal_incomplete(self, run_id: int, recorders: dict[str, SourceRecorder], policy: dict[str, Any],
                          cause: BaseException) -> bool:
         """Keep what can be kept and seal the run `incomplete`. False if even that failed (then the run
-        stays `running` and the next run seals it as an orphan, once this process has exited)."""
+        stays `running` and the next run seals it as an orphan, once this run's liveness lock is released)."""
         for rec in recorders.values():
             if not rec.done:
                 try:
@@ -226,6 +226,7 @@ class Runner:
                 except Exception as exc:  # e.g. the disk is full: the unflushed rows are lost, the run is not
                     log.info("source %s: could not keep its unflushed rows: %s", rec.name, exc)
         try:
+            self.store.close_open_sources(run_id)  # a recorder that could not finish: roots over its rows
             self.store.seal_run(run_id, "incomplete", extra={**policy, "interruption": interruption(cause)})
         except Exception as exc:  # the caller says so (RunFailed); the next run seals it as an orphan
             log.info("could not seal run %s as incomplete (%s): the next run will", run_id, exc)

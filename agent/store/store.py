@@ -182,12 +182,22 @@ class EvidenceStore:
         return sealed
 
     def _seal_orphan(self, run_id: int) -> bool:
+        with self.engine.connect() as conn:
+            still = conn.execute(select(runs.c.id).where(runs.c.id == run_id, runs.c.seq.is_(None))).first()
+        if still is None:  # sealed by its own process (or another one) since the candidates were read
+            return False
+        self.close_open_sources(run_id)
+        self.seal_run(run_id, "incomplete", extra={"interruption": ORPHANED})
+        return True
+
+    def close_open_sources(self, run_id: int) -> list[str]:
+        """Mark the run's sources still `running` as `incomplete`, with roots over what they flushed.
+
+        For a run that ends without its recorders finishing (an orphan, or a recorder that failed on
+        a full disk), so that its sealed manifest covers every row it wrote."""
         from agent.store.recorder import compute_roots
 
         with self.engine.connect() as conn:
-            still = conn.execute(select(runs.c.id).where(runs.c.id == run_id, runs.c.seq.is_(None))).first()
-            if still is None:  # sealed by its own process (or another one) since the candidates were read
-                return False
             open_sources = conn.execute(select(run_sources.c.source).where(
                 run_sources.c.run_id == run_id, run_sources.c.status == "running")).scalars().all()
         for source in open_sources:
@@ -198,8 +208,7 @@ class EvidenceStore:
                                                        run_sources.c.status == "running").values(
                     status="incomplete", finished_at=utcnow(), evidence_root=evidence_root,
                     findings_root=findings_root))
-        self.seal_run(run_id, "incomplete", extra={"interruption": ORPHANED})
-        return True
+        return list(open_sources)
 
     # -- cursors ---------------------------------------------------------------------------
     def cursor_value(self, source: str, key: str) -> Any:

@@ -398,3 +398,40 @@ def test_the_daemon_seals_an_orphan_before_its_run(store_url: str, tmp_path: Pat
     assert [(r["id"], r["status"], r["seq"]) for r in rows] == [(orphan, "incomplete", 1), (orphan + 1, "complete", 2)]
     assert rows[0]["manifest"]["interruption"] == ORPHANED
     assert verified(config) == []
+
+
+def test_a_source_that_cannot_finish_is_closed_by_the_seal(store_url: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """If a recorder cannot even mark its source incomplete (the disk filled up under it), the seal
+    still closes it with roots over what it had flushed, so the sealed run verifies."""
+    import errno
+
+    from agent.runtypes import RunFailed
+    from agent.store.recorder import BATCH, SourceRecorder
+
+    def no_space(self: SourceRecorder) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(SourceRecorder, "abandon", no_space)
+    folder = tmp_path / "r"
+    config = slow_config(folder, store_url, resources=BATCH + 20, gate_after=0)
+    count = 0
+
+    def hook(finding: Any) -> Any:
+        nonlocal count
+        count += 1
+        if count == BATCH + 10:  # after one batch was flushed
+            raise RuntimeError("boom")
+        return finding
+
+    runner, store = in_process_runner(config, finding_hook=hook)
+    try:
+        with pytest.raises(RunFailed, match="RuntimeError: boom; it was sealed as incomplete"):
+            runner.run([runner.config.source("s2")])
+    finally:
+        store.close()
+    [run] = run_rows(config)
+    assert (run["status"], run["seq"]) == ("incomplete", 1)
+    assert source_rows(config, 1)["s2"]["status"] == "incomplete"
+    assert count_resource_rows(config) >= BATCH
+    assert verified(config) == []
