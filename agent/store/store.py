@@ -262,7 +262,7 @@ class EvidenceStore:
         query = query.order_by(findings.c.rule_id, findings.c.resource_id)
         with self.engine.connect() as conn:
             cover = self.coverage(conn)
-            for row in conn.execute(query).mappings().yield_per(1000):
+            for row in conn.execute(query.execution_options(yield_per=1000)).mappings():  # server-side cursor
                 yield with_coverage(dict(row), cover)
 
     def counts_by_rule(self) -> dict[str, dict[str, int]]:
@@ -284,8 +284,8 @@ class EvidenceStore:
             query = (select(findings.c.rule_id, findings.c.source, func.max(findings.c.first_run),
                             func.max(findings.c.first_seen))
                      .where(findings.c.open.is_(True)).group_by(findings.c.rule_id, findings.c.source))
-            if skip_errors:
-                query = query.where(findings.c.status != "error")
+            if skip_errors:  # nothing was read for these (an expected gap is still unread)
+                query = query.where(findings.c.status.not_in(("error", "not_applicable")))
             for rule_id, source, first_run, first_seen in conn.execute(query):
                 seen = with_coverage({"source": source, "first_run": first_run, "first_seen": first_seen,
                                       "open": True}, cover)["last_seen"]
