@@ -236,3 +236,70 @@ def test_links_stay_inside_the_repository_and_resolve(doc: Path) -> None:
         if fragment and resolved.suffix == ".md":
             assert fragment in anchors(resolved.read_text(encoding="utf-8")), \
                 f"{name}: {target!r}: no heading with that anchor"
+
+
+def _named_in_row(section_title: str, key: str) -> set[str]:
+    row = re.search(r"^\| `" + re.escape(key) + r"` \|(.*)$", section(section_title), flags=re.M)
+    assert row, f"{section_title}: no row for {key}"
+    return set(re.findall(r"`([a-z_0-9]+)`", row.group(1)))
+
+
+def test_the_service_names_of_the_cloud_sources_are_the_real_ones() -> None:
+    from collectors.aws.services import all_services as aws_services
+    from collectors.azure import all_services as azure_services
+    from collectors.gcp import endpoints
+    from collectors.gcp.services import names as gcp_services
+
+    assert _named_in_row("`type: aws`", "services") == {s.name for s in aws_services()}
+    assert _named_in_row("`type: azure`", "services") == {s.name for s in azure_services()}
+    assert _named_in_row("`type: gcp`", "services") == {*gcp_services(), "audit"}
+    assert _named_in_row("`type: gcp`", "endpoints") - {"endpoint"} == set(endpoints.DEFAULTS)
+
+
+def test_the_example_configuration_loads(tmp_path: Path) -> None:
+    from agent.config import load_config
+
+    block = re.search(r"```yaml\n(.*?)```", section("Configuration (`annexa.yaml`)"), flags=re.S)
+    assert block, "no example configuration"
+    path = tmp_path / "annexa.yaml"
+    path.write_text(block.group(1), encoding="utf-8")
+    config = load_config(path)
+    assert {s.type for s in config.sources} == {"aws", "github"}
+    assert config.remediation.days_for("critical") == 3
+
+
+def test_csv_columns_are_the_real_ones() -> None:
+    from agent.cli import cmd_controls, cmd_findings
+    from agent.export import (
+        controls,
+        exceptions_register,
+        policy_inputs,
+        population,
+        remediation,
+        samples,
+        snapshots,
+        timeline,
+    )
+
+    def listed(text: str) -> list[str]:
+        match = re.search(r"CSV columns: `([^`]*)`", text)
+        assert match, "no CSV columns line"
+        return [c.strip() for c in match.group(1).split(",")]
+
+    assert listed(section("`annexa findings`")) == list(cmd_findings.CSV)
+    assert listed(section("`annexa controls`")) == list(cmd_controls.CSV_COLUMNS)
+    bundle = {file: [c.strip() for c in cols.split(",")] for file, cols in
+              re.findall(r"^\| `([^`]+)` \| `([^`]+)` \|$", section("CSV columns"), flags=re.M)}
+    assert bundle == {
+        "controls/<id>/findings.csv": list(controls.FINDING_COLUMNS),
+        "controls/<id>/population.csv": list(controls.POPULATION_COLUMNS),
+        "controls/<id>/collection-errors.csv": list(population.ERROR_COLUMNS),
+        "controls/<id>/snapshots.csv": list(snapshots.COLUMNS),
+        "controls/<id>/timeline.csv": list(timeline.COLUMNS),
+        "exceptions.csv": list(exceptions_register.COLUMNS),
+        "exceptions-findings.csv": list(exceptions_register.FINDING_COLUMNS),
+        "remediation.csv": list(remediation.COLUMNS),
+        "policy/versions.csv": list(policy_inputs.VERSION_COLUMNS),
+        "samples/<instant>/findings.csv": list(samples.FINDING_COLUMNS),
+        "samples/<instant>/controls.csv": list(samples.CONTROL_COLUMNS),
+    }
