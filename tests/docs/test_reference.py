@@ -303,3 +303,17 @@ def test_csv_columns_are_the_real_ones() -> None:
         "samples/<instant>/findings.csv": list(samples.FINDING_COLUMNS),
         "samples/<instant>/controls.csv": list(samples.CONTROL_COLUMNS),
     }
+
+
+def test_the_roster_column_names_are_the_real_ones() -> None:
+    from typing import get_args
+
+    from collectors.hr.bamboohr import BambooHrCollector
+    from collectors.hr.csv_source import HrCsvCollector
+
+    def our_names(model: type[BaseModel], key: str) -> set[str]:
+        mapping = model.model_fields[key].annotation
+        return set(get_args(get_args(mapping)[0]))
+
+    assert _named_in_row("`type: hr_csv`", "columns") == our_names(HrCsvCollector.Options, "columns")
+    assert _named_in_row("`type: bamboohr`", "fields") == our_names(BambooHrCollector.Options, "fields")
