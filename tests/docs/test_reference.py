@@ -218,6 +218,10 @@ def test_the_user_docs_are_found() -> None:
     assert {ROOT / "README.md", REFERENCE, ROOT / "deploy" / "README.md"} <= set(DOCS)
 
 
+def test_the_readme_points_at_the_reference() -> None:
+    assert "docs/reference.md" in links((ROOT / "README.md").read_text(encoding="utf-8"))
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=[str(d.relative_to(ROOT)) for d in DOCS])
 def test_links_stay_inside_the_repository_and_resolve(doc: Path) -> None:
     text = doc.read_text(encoding="utf-8")
