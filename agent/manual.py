@@ -1,9 +1,10 @@
 """Manual evidence: documents (policies, training records, photos of door locks) attached to controls.
 
 The file's bytes go to the content-addressed blob store; a ``manual_evidence`` row records who added it,
-when, and until when it counts. Rows are never deleted: removal sets ``removed_at``/``removed_by`` so an
-auditor can still see what was once relied on. Those two columns are deliberately outside the row hash
-(removal is an update), while everything that defines the evidence is inside it.
+when, and until when it counts. Rows are never deleted: removal sets ``removed_at``/``removed_by``/
+``removal_reason`` so an auditor can still see what was once relied on. The upload (every column) and
+the removal each have a hash and are sealed as chain events (kind ``evidence``) at once, so deleting a
+row, editing its note or undoing a removal fails ``annexa verify --store``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy import insert, select, update
 from agent import clock
 from agent.errors import AnnexaError, InputError
 from agent.status import ManualEvidenceState
-from agent.store.hashing import manual_row_hash
+from agent.store.hashing import manual_removal_hash, manual_row_hash
 from agent.store.schema import manual_evidence
 from agent.store.timeutil import as_utc, ts_text, utcnow
 from agent.yamlfile import display_path, read_input_file
@@ -134,11 +135,14 @@ def add_evidence(store: EvidenceStore, control: str, path: Path, *, valid_for: t
         "control": control, "filename": filename, "blob": digest, "size": len(raw),
         "media_type": mimetypes.guess_type(filename)[0] or "application/octet-stream",
         "note": note or None, "uploaded_by": by, "uploaded_at": at,
-        "valid_until": until, "removed_at": None, "removed_by": None,
+        "valid_until": until, "removed_at": None, "removed_by": None, "removal_reason": None,
     }
     row["row_hash"] = manual_row_hash(row)
     with store.engine.begin() as conn:
         row["id"] = conn.execute(insert(manual_evidence).values(**row)).inserted_primary_key[0]
+        sealed = store.seal_event("evidence", at, {"action": "add", "evidence_id": row["id"], "control": control,
+                                                   "row_hash": row["row_hash"]}, conn)
+    store.checkpoint_after(sealed)
     return row
 
 
@@ -167,16 +171,23 @@ def manual_evidence_rows(store: EvidenceStore, control: str | None = None, inclu
         rows = conn.execute(query).mappings().all()
     return [{
         "id": r["id"], "control": r["control"], "filename": r["filename"], "sha256": r["blob"],
-        "size": r["size"], "media_type": r["media_type"], "note": r["note"], "uploaded_by": r["uploaded_by"],
+        "size": r["size"], "media_type": r["media_type"], "note": shown_note(r), "uploaded_by": r["uploaded_by"],
         "uploaded_at": ts_text(r["uploaded_at"]), "valid_until": ts_text(r["valid_until"]),
         "state": evidence_state(r, at), "removed_at": ts_text(r["removed_at"]), "removed_by": r["removed_by"],
         "row_hash": r["row_hash"],
     } for r in rows]
 
 
+def shown_note(row: Any) -> str | None:
+    """The note as listed: the upload's note, then the removal reason (each under its own hash)."""
+    if not row["removal_reason"]:
+        return row["note"]
+    return (f"{row['note']}\n" if row["note"] else "") + f"removal reason: {row['removal_reason']}"
+
+
 def remove_evidence(store: EvidenceStore, evidence_id: int, *, removed_by: str | None = None,
                     reason: str | None = None, removed_at: datetime | None = None) -> dict[str, Any]:
-    """Soft-delete one record. The reason, if any, is appended to the note (the note is outside the hash)."""
+    """Soft-delete one record: the removal (when, by whom, why) is hashed and sealed as a chain event."""
     if reason:
         reason = checked_text(reason, "--reason", limit=MAX_NOTE_CHARS, multiline=True)
     removed_by = checked_text(removed_by or default_user(), "--by", limit=MAX_BY_CHARS)
@@ -190,12 +201,17 @@ def remove_evidence(store: EvidenceStore, evidence_id: int, *, removed_by: str |
         if row["removed_at"] is not None:
             raise AnnexaError(f"manual evidence {evidence_id} was already removed on "
                               f"{ts_text(row['removed_at'])} by {row['removed_by']}")
-        values: dict[str, Any] = {"removed_at": as_utc(removed_at) or utcnow(), "removed_by": removed_by}
-        if reason:
-            values["note"] = f"{row['note']}\n" if row["note"] else ""
-            values["note"] += f"removal reason: {reason}"
+        values: dict[str, Any] = {"removed_at": as_utc(removed_at) or utcnow(), "removed_by": removed_by,
+                                  "removal_reason": reason or None}
+        values["removal_hash"] = manual_removal_hash({**dict(row), **values})
         conn.execute(update(manual_evidence).where(manual_evidence.c.id == evidence_id).values(**values))
-    return {**dict(row), **values}
+        sealed = store.seal_event("evidence", values["removed_at"], {
+            "action": "remove", "evidence_id": evidence_id, "control": row["control"],
+            "row_hash": values["removal_hash"]}, conn)
+    store.checkpoint_after(sealed)
+    out = {**dict(row), **values}
+    out["note"] = shown_note(out)
+    return out
 
 
 def manual_evidence_states(store: EvidenceStore,

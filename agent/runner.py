@@ -74,7 +74,8 @@ class Runner:
                  observer: RunObserver | None = None,
                  finding_hook: Callable[[Finding], Finding] | None = None,
                  http_factory: Callable[[SourceConfig], Callable[..., Any]] | None = None,
-                 stop_event: threading.Event | None = None):
+                 stop_event: threading.Event | None = None,
+                 manifest_inputs: dict[str, Any] | None = None):
         self.config = config
         self.store = store
         self.rules = rules
@@ -82,6 +83,8 @@ class Runner:
         self.finding_hook = finding_hook or (lambda f: f)
         self.http_factory = http_factory or default_http_factory
         self.stop_event = stop_event or threading.Event()
+        # Extra fields sealed into every run manifest under "inputs" (e.g. rule pack / SoA digests).
+        self.manifest_inputs: dict[str, Any] = dict(manifest_inputs or {})
         self.redactor = Redactor.from_lists(config.redaction.extra_keys, config.redaction.keep_keys)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -113,6 +116,7 @@ class Runner:
 
     # -- the run ---------------------------------------------------------------------------
     def run(self, sources: list[SourceConfig], shard: str | None = None) -> RunResult:
+        self.store.check_not_wiped()  # never start a new chain on a wiped or replaced database
         run_id = self.store.begin_run([s.name for s in sources], shard)
         policy = {"policy_inputs": capture_for_run(self.store, self.config, self.rules)}  # sealed below
         summaries = {s.name: SourceSummary(s.name, s.type) for s in sources}

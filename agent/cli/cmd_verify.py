@@ -34,9 +34,19 @@ def verify(app: App, bundle: str | None, check_store: bool, public_key: str | No
     if (anchors or since_seq) and not check_store:
         raise click.UsageError("--anchor and --since go with --store")
     if check_store:
-        from agent.store.verify import verify_store
+        from agent.store.verify import StoreUnverifiable, open_for_verify, verify_store
 
-        report = verify_store(app.store(), anchors=[_anchor_hash(a) for a in anchors], since_seq=since_seq)
+        wanted = [_anchor_hash(a) for a in anchors]
+        try:
+            store = open_for_verify(app.config.store_url, app.config.evidence_dir)
+        except StoreUnverifiable as exc:  # empty, wiped, corrupt: a failed verification, one line
+            if fmt == "json":
+                emit_json({"ok": False, "runs": 0, "findings": 0, "resources": 0, "blobs": 0, "head": None,
+                           "problems": [str(exc)], "notes": []})
+            else:
+                click.echo(f"store verification FAILED: {exc}")
+            sys.exit(1)
+        report = verify_store(store, anchors=wanted, since_seq=since_seq)
         if fmt == "json":
             emit_json({"ok": report.ok, "runs": report.runs, "findings": report.findings,
                        "resources": report.resources, "blobs": report.blobs, "head": report.head,

@@ -125,7 +125,7 @@ def _no_data_message(store: Any, period: Period, controls: Sequence[str] | None)
 
     with store.engine.connect() as conn:
         first, last, n = conn.execute(select(func.min(runs.c.started_at), func.max(runs.c.started_at),
-                                             func.count())).one()
+                                             func.count()).where(runs.c.kind == "run")).one()
     scope = f" for {', '.join(controls)}" if controls else ""
     held = (f"the store holds {n} run(s) from {ts_text(first)} to {ts_text(last)}" if n
             else "the store holds no runs yet (run `annexa run` first)")

@@ -134,12 +134,13 @@ class RunIndex:
 def load_run_index(store: Any, period: Period) -> RunIndex:
     with store.engine.connect() as conn:
         in_period = [dict(r) for r in conn.execute(
-            select(runs).where(runs.c.started_at <= period.end)
+            select(runs).where(runs.c.started_at <= period.end, runs.c.kind == "run")
             .order_by(runs.c.id)).mappings()]
         started = {r["id"]: as_utc(r["started_at"]) for r in in_period}
         in_period = [r for r in in_period
                      if (as_utc(r["finished_at"]) or as_utc(r["started_at"])) >= period.start]
-        for r in conn.execute(select(runs.c.id, runs.c.started_at).where(runs.c.started_at > period.end)):
+        for r in conn.execute(select(runs.c.id, runs.c.started_at).where(runs.c.started_at > period.end,
+                                                                         runs.c.kind == "run")):
             started[r.id] = as_utc(r.started_at)
         source_runs: dict[str, list[int]] = {}
         for r in conn.execute(select(run_sources.c.source, run_sources.c.run_id)
@@ -253,9 +254,12 @@ def control_findings(store: Any, index: RunIndex, rule_ids: list[str]) -> Iterat
     query = (select(findings).where(findings.c.rule_id.in_(rule_ids), index.interval_filter(findings))
              .order_by(findings.c.source, findings.c.resource_type, findings.c.resource_id,
                        findings.c.rule_id, findings.c.first_seen, findings.c.id))
+    from agent.store.store import with_coverage
+
     with store.engine.connect() as conn:
+        cover = store.coverage(conn)  # open intervals: last_seen/last_run derived from run coverage
         for row in conn.execute(query).mappings().yield_per(2000):
-            yield dict(row)
+            yield with_coverage(dict(row), cover)
 
 
 def snapshot_digests(store: Any, index: RunIndex, keys: Iterable[str], batch: int = 500) -> Iterator[str]:

@@ -138,11 +138,7 @@ def newest_evidence(store: EvidenceStore) -> dict[str, Any]:
     `error` findings are left out: they say the resource could not be read, so they must not make
     a control's evidence look fresh.
     """
-    with store.engine.connect() as conn:
-        return {rule: as_utc(seen) for rule, seen in conn.execute(
-            select(findings.c.rule_id, func.max(findings.c.last_seen))
-            .where(findings.c.open.is_(True), findings.c.status != Status.ERROR.value)
-            .group_by(findings.c.rule_id))}
+    return store.newest_evidence_by_rule(skip_errors=True)  # last_seen of open intervals is derived
 
 
 def compute(store: EvidenceStore, controls: list[Control], rules: list[Rule], *,

@@ -1,10 +1,12 @@
-"""The write path of a run: buffered, interval-preserving, one transaction per batch.
+"""The write path of a run: buffered, immutable intervals, one transaction per batch.
 
-Resources and findings arrive one by one. They are buffered (bounded) and flushed in batches:
-an unchanged resource or finding only moves its interval's `last_seen`/`last_run`; a change
-closes the old interval and opens a new one. When a source completes, intervals it did not touch
-are closed, and where the type could not be collected they become `error` intervals instead of
-silently vanishing. Roots over the run's intervals go into the sealed, hash-chained manifest.
+Resources and findings arrive one by one. They are buffered (bounded) and flushed in batches. An
+unchanged resource or finding (same row hash as its open interval) writes nothing at all: that it
+was seen is recorded once per run and source by the sealed `run_sources` row, and its `last_seen`
+is derived from it. A change closes the old interval (its final state hashed) and opens a new one.
+When a source completes, open intervals it did not see are closed, and where the type could not be
+collected they become `error` intervals instead of silently vanishing. Merkle roots over the
+intervals the run opened and closed go into its sealed, hash-chained manifest.
 """
 
 from __future__ import annotations
@@ -17,15 +19,27 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, bindparam, insert, select, update
 
 from agent.model import CollectionError, Finding, Resource, Status
-from agent.store.hashing import finding_leaf, finding_row_hash, key_of, resource_leaf, resource_row_hash
+from agent.store.hashing import (
+    FINDING_CONTENT,
+    OPEN_COLUMNS,
+    RESOURCE_CONTENT,
+    close_hash,
+    close_leaf,
+    finding_row_hash,
+    hints,
+    key_of,
+    open_leaf,
+    resource_row_hash,
+)
 from agent.store.merkle import MerkleBuilder
-from agent.store.schema import findings, resource_states, run_sources
-from agent.store.timeutil import utcnow
+from agent.store.schema import findings, resource_states, run_sources, runs
+from agent.store.timeutil import as_utc, utcnow
 
 if TYPE_CHECKING:
     from agent.store.store import EvidenceStore
 
 BATCH = 500
+COVERING = ("complete", "partial")
 
 
 @dataclass
@@ -34,6 +48,29 @@ class SourceStats:
     findings: int = 0
     blobs_written: int = 0
     errors: list[CollectionError] = field(default_factory=list)
+
+
+def previous_cover(conn: Any, source: str, before_run: int) -> tuple[int, datetime] | None:
+    """The newest sealed run before `before_run` that covered `source` (complete or partial)."""
+    row = conn.execute(
+        select(run_sources.c.run_id, run_sources.c.finished_at)
+        .join(runs, runs.c.id == run_sources.c.run_id)
+        .where(run_sources.c.source == source, run_sources.c.run_id < before_run,
+               run_sources.c.status.in_(COVERING), runs.c.seq.is_not(None))
+        .order_by(run_sources.c.run_id.desc()).limit(1)).first()
+    return None if row is None else (int(row.run_id), as_utc(row.finished_at))  # type: ignore[return-value]
+
+
+def closing_values(row: Any, run_id: int, cover: tuple[int, datetime] | None) -> dict[str, Any]:
+    """The final state of an open interval closed by `run_id`: last seen in the previous covering run."""
+    if cover is not None and cover[0] >= row["first_run"]:
+        last_run, last_seen = cover
+    else:  # opened by this run or by an unsealed/incomplete one: seen only then
+        last_run, last_seen = row["first_run"], row["first_seen"]
+    values = {"row_hash": row["row_hash"], "key": row["key"], "first_run": row["first_run"], "last_run": last_run,
+              "last_seen": last_seen, "closed_run": run_id}
+    values["close_hash"] = close_hash(values)
+    return values
 
 
 class SourceRecorder:
@@ -48,8 +85,11 @@ class SourceRecorder:
         self.stats = SourceStats()
         self._resources: dict[str, tuple[Resource, str]] = {}
         self._findings: dict[str, Finding] = {}
+        self._seen_resources: set[bytes] = set()
+        self._seen_findings: set[bytes] = set()
         self.done = False
         with store.engine.begin() as conn:
+            self.cover = previous_cover(conn, name, run_id)
             conn.execute(insert(run_sources).values(
                 run_id=run_id, source=name, source_type=source_type, status="running", started_at=self.started,
                 resources=0, findings=0, errors=[]))
@@ -82,67 +122,45 @@ class SourceRecorder:
         now = utcnow()
         with self.store.engine.begin() as conn:
             if self._resources:
-                self._flush_resources(conn, now)
+                rows = [self._resource_row(key, res, digest, now) for key, (res, digest) in self._resources.items()]
+                self._write(conn, resource_states, rows, RESOURCE_CONTENT, self._seen_resources)
             if self._findings:
-                self._flush_findings(conn, now)
+                rows = [self._finding_row(key, f, now) for key, f in self._findings.items()]
+                self._write(conn, findings, rows, FINDING_CONTENT, self._seen_findings)
         self._resources.clear()
         self._findings.clear()
 
-    def _flush_resources(self, conn: Any, now: datetime) -> None:
-        batch = self._resources
-        existing = {row.key: row for row in conn.execute(
-            select(resource_states.c.id, resource_states.c.key, resource_states.c.evidence)
-            .where(resource_states.c.open.is_(True), resource_states.c.key.in_(list(batch))))}
-        touch, close, new = [], [], []
-        for key, (res, digest) in batch.items():
-            old = existing.get(key)
-            if old is not None and old.evidence == digest:
-                touch.append(old.id)
-                continue
-            if old is not None:
-                close.append(old.id)
-            row = {"key": key, "source": self.name, "type": res.type, "resource_id": res.id, "name": res.name,
-                   "account": res.account, "region": res.region, "evidence": digest, "first_seen": now,
-                   "last_seen": now, "first_run": self.run_id, "last_run": self.run_id, "open": True}
-            row["row_hash"] = resource_row_hash(row)
-            new.append(row)
-        if touch:
-            conn.execute(update(resource_states).where(resource_states.c.id.in_(touch))
-                         .values(last_seen=now, last_run=self.run_id))
-        if close:
-            conn.execute(update(resource_states).where(resource_states.c.id.in_(close)).values(open=False))
-        if new:
-            conn.execute(insert(resource_states), new)
-
-    def _flush_findings(self, conn: Any, now: datetime) -> None:
-        batch = self._findings
-        existing = {row.key: row for row in conn.execute(
-            select(findings.c.id, findings.c.key, findings.c.status)
-            .where(findings.c.open.is_(True), findings.c.key.in_(list(batch))))}
-        touch: list[dict[str, Any]] = []
-        close: list[int] = []
+    def _write(self, conn: Any, table: Any, rows: list[dict[str, Any]], content: tuple[str, ...],
+               seen: set[bytes]) -> None:
+        """Unchanged rows: nothing. Changed: close the open interval, open a new one. New: open one."""
+        c = table.c
+        existing = {row.key: row._mapping for row in conn.execute(
+            select(c.id, c.key, c.row_hash, c.first_run, c.first_seen)
+            .where(c.open.is_(True), c.key.in_([r["key"] for r in rows])))}
+        close: list[dict[str, Any]] = []
         new: list[dict[str, Any]] = []
-        for key, f in batch.items():
-            old = existing.get(key)
-            if old is not None and old.status == f.status.value:
-                touch.append({"_id": old.id, "_message": f.message, "_evidence": f.evidence,
-                              "_exception": f.exception, "_severity": f.severity, "_title": f.title,
-                              "_controls": list(f.controls)})
+        for row in rows:
+            seen.add(bytes.fromhex(row["key"])[:16])
+            old = existing.get(row["key"])
+            if old is not None and old["row_hash"] == row["row_hash"]:
                 continue
             if old is not None:
-                close.append(old.id)
-            new.append(self._finding_row(key, f, now))
-        if touch:
-            conn.execute(
-                update(findings).where(findings.c.id == bindparam("_id")).values(
-                    last_seen=now, last_run=self.run_id, message=bindparam("_message"),
-                    evidence=bindparam("_evidence"), exception=bindparam("_exception"),
-                    severity=bindparam("_severity"), title=bindparam("_title"), controls=bindparam("_controls")),
-                touch)
+                close.append({"_id": old["id"], **_bind(closing_values(old, self.run_id, self.cover))})
+            row["hints"] = hints(row, content + OPEN_COLUMNS)
+            new.append(row)
         if close:
-            conn.execute(update(findings).where(findings.c.id.in_(close)).values(open=False))
+            conn.execute(update(table).where(c.id == bindparam("_id")).values(
+                open=False, last_run=bindparam("_last_run"), last_seen=bindparam("_last_seen"),
+                closed_run=bindparam("_closed_run"), close_hash=bindparam("_close_hash")), close)
         if new:
-            conn.execute(insert(findings), new)
+            conn.execute(insert(table), new)
+
+    def _resource_row(self, key: str, res: Resource, digest: str, now: datetime) -> dict[str, Any]:
+        row = {"key": key, "source": self.name, "type": res.type, "resource_id": res.id, "name": res.name,
+               "account": res.account, "region": res.region, "evidence": digest, "first_seen": now,
+               "last_seen": now, "first_run": self.run_id, "last_run": self.run_id, "open": True}
+        row["row_hash"] = resource_row_hash(row)
+        return row
 
     def _finding_row(self, key: str, f: Finding, now: datetime) -> dict[str, Any]:
         res = f.resource
@@ -157,7 +175,7 @@ class SourceRecorder:
 
     # -- completion ------------------------------------------------------------------------
     def complete(self, errors: Iterable[CollectionError], cursors: dict[str, Any] | None = None) -> str:
-        """Close untouched intervals, turn the errored ones into `error`, save cursors, compute roots."""
+        """Close unseen intervals, turn the errored ones into `error`, save cursors, compute roots."""
         self.flush()
         self.stats.errors = list(errors)
         status = "partial" if self.stats.errors else "complete"
@@ -168,6 +186,11 @@ class SourceRecorder:
         for finding in carried:
             self.record_finding(finding)
         self.flush()
+        self._finish(status)
+        self.done = True
+        return status
+
+    def _finish(self, status: str) -> None:
         evidence_root, findings_root = self.roots()
         finished = utcnow()
         with self.store.engine.begin() as conn:
@@ -179,8 +202,6 @@ class SourceRecorder:
                 errors=[{"resource_type": e.resource_type, "message": e.message, "account": e.account,
                          "region": e.region} for e in self.stats.errors],
                 evidence_root=evidence_root, findings_root=findings_root))
-        self.done = True
-        return status
 
     def _errored(self, rtype: str, account: str | None, region: str | None) -> CollectionError | None:
         for err in self.stats.errors:
@@ -194,14 +215,27 @@ class SourceRecorder:
         return None
 
     def _close_unseen(self, conn: Any) -> list[Finding]:
-        """Close intervals this run did not touch; return `error` findings for the uncollectable ones."""
-        unseen_resources = resource_states.c.open.is_(True) & (resource_states.c.source == self.name) & (
-            resource_states.c.last_run < self.run_id)
-        conn.execute(update(resource_states).where(unseen_resources).values(open=False))
-        unseen = (findings.c.open.is_(True) & (findings.c.source == self.name)
-                  & (findings.c.last_run < self.run_id))
-        rows = conn.execute(select(findings).where(unseen)).mappings().all() if self.stats.errors else []
-        conn.execute(update(findings).where(unseen).values(open=False))
+        """Close the open intervals this run did not see; return `error` findings for the uncollectable ones."""
+        carried: list[Finding] = []
+        for table, seen in ((resource_states, self._seen_resources), (findings, self._seen_findings)):
+            c = table.c
+            cols = [c.id, c.key, c.row_hash, c.first_run, c.first_seen]
+            if table is findings and self.stats.errors:
+                cols = [findings]  # type: ignore[list-item]
+            unseen = [dict(r) for r in conn.execute(select(*cols).where(
+                c.open.is_(True), c.source == self.name, c.first_run < self.run_id)).mappings()
+                if bytes.fromhex(r["key"])[:16] not in seen]
+            for i in range(0, len(unseen), BATCH):
+                chunk = unseen[i:i + BATCH]
+                conn.execute(update(table).where(c.id == bindparam("_id")).values(
+                    open=False, last_run=bindparam("_last_run"), last_seen=bindparam("_last_seen"),
+                    closed_run=bindparam("_closed_run"), close_hash=bindparam("_close_hash")),
+                    [{"_id": r["id"], **_bind(closing_values(r, self.run_id, self.cover))} for r in chunk])
+            if table is findings and self.stats.errors:
+                carried = self._carry(unseen)
+        return carried
+
+    def _carry(self, rows: list[dict[str, Any]]) -> list[Finding]:
         carried: list[Finding] = []
         for row in rows:
             err = self._errored(row["resource_type"], row["account"], row["region"])
@@ -219,33 +253,64 @@ class SourceRecorder:
         return compute_roots(self.store, self.run_id, self.name)
 
     def abandon(self) -> None:
-        """Interrupted: keep what was flushed, mark the source incomplete, move no cursor."""
+        """Interrupted: keep what was flushed (under this run's roots), mark the source incomplete."""
         try:
             self.flush()
         finally:
-            with self.store.engine.begin() as conn:
-                conn.execute(update(run_sources).where(and_(run_sources.c.run_id == self.run_id,
-                                                            run_sources.c.source == self.name)).values(
-                    status="incomplete", finished_at=utcnow(), resources=self.stats.resources,
-                    findings=self.stats.findings))
+            self._finish("incomplete")
+            self.done = True
+
+
+def _bind(values: dict[str, Any]) -> dict[str, Any]:
+    return {"_last_run": values["last_run"], "_last_seen": values["last_seen"],
+            "_closed_run": values["closed_run"], "_close_hash": values["close_hash"]}
 
 
 def compute_roots(store: EvidenceStore, run_id: int, source: str) -> tuple[str, str]:
-    """Merkle roots over the resource and finding intervals that a (run, source) observed."""
-    ev, fi = MerkleBuilder(), MerkleBuilder()
+    """Merkle roots over the resource and finding intervals that a (run, source) opened, then closed."""
     with store.engine.connect() as conn:
-        for r in conn.execute(
-            select(resource_states.c.key, resource_states.c.evidence, resource_states.c.first_run,
-                   resource_states.c.row_hash)
-            .where(resource_states.c.source == source, resource_states.c.first_run <= run_id,
-                   resource_states.c.last_run >= run_id)
-            .order_by(resource_states.c.key, resource_states.c.id)
-        ).yield_per(2000):
-            ev.add(resource_leaf(r.key, r.evidence, r.first_run, r.row_hash))
-        for f in conn.execute(
-            select(findings.c.key, findings.c.status, findings.c.first_run, findings.c.row_hash)
-            .where(findings.c.source == source, findings.c.first_run <= run_id, findings.c.last_run >= run_id)
-            .order_by(findings.c.key, findings.c.id)
-        ).yield_per(2000):
-            fi.add(finding_leaf(f.key, f.status, f.first_run, f.row_hash))
-    return ev.root(), fi.root()
+        return (_root(conn, resource_states, "r", run_id, source), _root(conn, findings, "f", run_id, source))
+
+
+def _root(conn: Any, table: Any, kind: str, run_id: int, source: str) -> str:
+    c = table.c
+    tree = MerkleBuilder()
+    for r in conn.execute(select(c.key, c.first_run, c.first_seen, c.row_hash)
+                          .where(c.source == source, c.first_run == run_id).order_by(c.key, c.id)).yield_per(2000):
+        tree.add(open_leaf(kind, r._mapping))
+    for r in conn.execute(select(c.key, c.first_run, c.close_hash)
+                          .where(c.source == source, c.closed_run == run_id).order_by(c.key, c.id)).yield_per(2000):
+        tree.add(close_leaf(kind, r._mapping))
+    return tree.root()
+
+
+def migration_roots(conn: Any, boundary: int, manual_max_id: int, cutoff: str) -> dict[str, str]:
+    """Roots over every interval and manual evidence row that existed when schema 0002 was applied.
+
+    Rows written before the migration were re-hashed by it; this entry of the chain seals them.
+    Later uploads and removals have chain events of their own.
+    """
+    from agent.store.schema import manual_evidence
+    from agent.store.timeutil import ts_text
+
+    out: dict[str, str] = {}
+    for name, table, kind in (("resources_root", resource_states, "r"), ("findings_root", findings, "f")):
+        c = table.c
+        tree = MerkleBuilder()
+        for r in conn.execute(select(c.key, c.first_run, c.first_seen, c.row_hash).where(c.first_run <= boundary)
+                              .order_by(c.source, c.key, c.id)).yield_per(2000):
+            tree.add(open_leaf(kind, r._mapping))
+        for r in conn.execute(select(c.key, c.first_run, c.close_hash).where(c.closed_run <= boundary)
+                              .order_by(c.source, c.key, c.id)).yield_per(2000):
+            tree.add(close_leaf(kind, r._mapping))
+        out[name] = tree.root()
+    m = manual_evidence.c
+    rows = conn.execute(select(m.id, m.row_hash, m.removed_at, m.removal_hash).where(m.id <= manual_max_id)
+                        .order_by(m.id)).all()
+    added, removed = MerkleBuilder(), MerkleBuilder()
+    for r in rows:
+        added.add(f"m|{r.id}|{r.row_hash}".encode())
+        if r.removed_at is not None and (ts_text(r.removed_at) or "") <= cutoff:
+            removed.add(f"x|{r.id}|{r.removal_hash}".encode())
+    out["manual_root"], out["manual_removed_root"] = added.root(), removed.root()
+    return out

@@ -1,4 +1,10 @@
-"""Tables of the evidence store. Findings and resource snapshots are kept as state intervals."""
+"""Tables of the evidence store. Findings and resource snapshots are kept as immutable state intervals.
+
+An interval row is written once when it opens (`row_hash` covers every shown column) and once when it
+closes (`close_hash` covers its final state). While it is open nothing is written to it: its
+`last_seen`/`last_run` are derived from the sealed runs that covered its source (see
+EvidenceStore.coverage). docs/evidence-store.md describes exactly what each hash covers.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,8 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 runs = Table(
     "runs", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False, server_default="run",
+           doc="run | evidence (a manual evidence upload or removal) | migration: every chain entry is a row"),
     Column("seq", Integer, unique=True, nullable=True, doc="position in the hash chain, set when sealed"),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
@@ -69,10 +77,14 @@ resource_states = Table(
     Column("last_run", Integer, nullable=False),
     Column("open", Boolean, nullable=False),
     Column("row_hash", String(80), nullable=False),
+    Column("hints", String(96), doc="2-byte hash per column, to name the column that changed (not a proof)"),
+    Column("closed_run", Integer, doc="the run that closed the interval (NULL while open)"),
+    Column("close_hash", String(80), doc="hash of the final state, written when the interval closes"),
 )
 Index("ix_resource_states_key_open", resource_states.c.key, resource_states.c.open)
 Index("ix_resource_states_source_open", resource_states.c.source, resource_states.c.open)
 Index("ix_resource_states_runs", resource_states.c.source, resource_states.c.first_run, resource_states.c.last_run)
+Index("ix_resource_states_closed", resource_states.c.source, resource_states.c.closed_run)
 
 findings = Table(
     "findings", metadata,
@@ -98,10 +110,14 @@ findings = Table(
     Column("last_run", Integer, nullable=False),
     Column("open", Boolean, nullable=False),
     Column("row_hash", String(80), nullable=False),
+    Column("hints", String(96), doc="2-byte hash per column, to name the column that changed (not a proof)"),
+    Column("closed_run", Integer, doc="the run that closed the interval (NULL while open)"),
+    Column("close_hash", String(80), doc="hash of the final state, written when the interval closes"),
 )
 Index("ix_findings_key_open", findings.c.key, findings.c.open)
 Index("ix_findings_open_rule", findings.c.open, findings.c.rule_id)
 Index("ix_findings_runs", findings.c.source, findings.c.first_run, findings.c.last_run)
+Index("ix_findings_closed", findings.c.source, findings.c.closed_run)
 
 cursors = Table(
     "cursors", metadata,
@@ -125,5 +141,7 @@ manual_evidence = Table(
     Column("valid_until", DateTime(timezone=True)),
     Column("removed_at", DateTime(timezone=True)),
     Column("removed_by", String(200)),
+    Column("removal_reason", Text),
     Column("row_hash", String(80), nullable=False),
+    Column("removal_hash", String(80), doc="hash of the removal (removed_at, removed_by, reason)"),
 )

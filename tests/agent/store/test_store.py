@@ -38,7 +38,8 @@ class Harness:
 
         policy = {d[7:9] + "/" + d[9:] for d in recorded_digests(self.store)}
         root = Path(self.config.evidence_dir)
-        return sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).as_posix() not in policy)
+        return sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).as_posix() not in policy
+                      and not p.name.startswith("chain-head"))
 
     def blob_files(self) -> int:
         return len(self.evidence_files())
@@ -59,9 +60,8 @@ def test_unchanged_second_run_adds_no_blobs_and_no_finding_rows(harness: Harness
     harness.run()
     harness.run()
     assert (harness.blob_files(), harness.count(findings), harness.count(resource_states)) == (blobs, rows, snaps)
-    with harness.store.engine.connect() as conn:
-        last_runs = set(conn.execute(select(findings.c.last_run)).scalars())
-    assert last_runs == {3}, "every interval was extended to the latest run"
+    assert {f["last_run"] for f in harness.store.current_findings()} == {3}, \
+        "every open interval is seen by the latest run (derived from the run's coverage, nothing written)"
     assert verify_store(harness.store).ok
 
 
@@ -159,7 +159,7 @@ def test_rewritten_manifest_breaks_the_chain(harness: Harness) -> None:
         manifest["sources"][0]["resources"] = 99
         conn.execute(update(runs).where(runs.c.id == 1).values(manifest=manifest))
     report = verify_store(harness.store)
-    assert report.problems[0] == f"run 1: manifest does not match its hash {report_hash(harness, 1)}"
+    assert report.problems[0] == f"runs row 1: manifest does not match its hash {report_hash(harness, 1)}"
 
 
 def report_hash(harness: Harness, run_id: int) -> str:
@@ -206,9 +206,10 @@ def test_an_anchor_catches_a_consistently_rewritten_chain(harness: Harness) -> N
                 manifest["tool_version"] = "forged"
             manifest["prev_hash"] = prev
             digest = content_hash(manifest)
-            conn.execute(update(runs).where(runs.c.id == row["id"]).values(manifest=manifest, prev_hash=prev,
-                                                                           hash=digest))
+            conn.execute(update(runs).where(runs.c.id == row["id"]).values(
+                manifest=manifest, prev_hash=prev, hash=digest, tool_version=manifest["tool_version"]))
             prev = digest
+    Path(harness.config.evidence_dir, "chain-head.json").unlink()  # ... and the checkpoint with it
     assert verify_store(harness.store).ok, "without an outside anchor a full rewrite is self-consistent"
     report = verify_store(harness.store, anchors=[anchor])
     assert report.problems == [f"anchor {anchor} is not in the chain: the history it sealed was rewritten or removed"]
@@ -218,14 +219,14 @@ def test_since_limits_root_recomputation_but_not_row_checks(harness: Harness) ->
     harness.run()
     harness.run()
     harness.run()
-    with harness.store.engine.begin() as conn:  # an old interval deleted: only run roots can tell
-        conn.execute(findings.delete().where(findings.c.resource_id == "w2", findings.c.last_run == 3))
+    with harness.store.engine.begin() as conn:  # an interval deleted: only the roots of run 1 (which opened it) tell
+        conn.execute(findings.delete().where(findings.c.resource_id == "w2", findings.c.first_run == 1))
     full = verify_store(harness.store)
-    assert any("run 3 source kit: findings differ" in p for p in full.problems)
-    recent = verify_store(harness.store, since_seq=3)
-    assert any("run 3 source kit: findings differ" in p for p in recent.problems)
-    old_only = verify_store(harness.store, since_seq=4)
+    assert any("run 1 source kit: findings differ" in p for p in full.problems)
+    recent = verify_store(harness.store, since_seq=1)
+    assert any("run 1 source kit: findings differ" in p for p in recent.problems)
+    old_only = verify_store(harness.store, since_seq=2)
     assert old_only.ok and "were not recomputed" in old_only.notes[0]
     with harness.store.engine.begin() as conn:  # a modified row is still named, whatever --since says
         conn.execute(update(findings).where(findings.c.resource_id == "w1").values(status="fail"))
-    assert any(p.startswith("findings row") for p in verify_store(harness.store, since_seq=4).problems)
+    assert any(p.startswith("findings row") for p in verify_store(harness.store, since_seq=2).problems)
