@@ -182,6 +182,28 @@ def test_run_manifest(pipeline: Pipeline) -> None:
     same_shape(json_blocks("The run manifest")[0], manifest)
 
 
+def test_evidence_events_in_the_chain(pipeline: Pipeline) -> None:
+    from sqlalchemy import select
+
+    from agent.config import load_config
+    from agent.store.schema import runs
+    from agent.store.store import EvidenceStore
+
+    cfg = load_config(pipeline.config)
+    store = EvidenceStore.open(cfg.store_url, cfg.evidence_dir)
+    try:
+        with store.engine.connect() as conn:
+            event = conn.execute(select(runs.c.manifest).where(runs.c.kind == "evidence")).scalar_one()
+    finally:
+        store.close()
+    row = re.search(r"^\| `" + re.escape(event["kind"]) + r"` \|[^|]*\|([^|]*)\|$", SECTIONS["Other chain entries"],
+                    flags=re.M)
+    assert row, f"{event['kind']} is not in the table of other chain entries"
+    common = set(json_blocks("The run manifest")[0]) - {"policy_inputs"}
+    assert common <= set(event)
+    assert set(event) - common == set(re.findall(r"`([a-z_]+)`", row.group(1))) - {"add", "remove"}
+
+
 def test_bundle_manifest(pipeline: Pipeline) -> None:
     with zipfile.ZipFile(pipeline.bundle) as zf:
         manifest = json.loads(zf.read("manifest.json"))
