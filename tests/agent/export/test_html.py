@@ -133,3 +133,15 @@ def test_index_renders_in_chromium_offline(unzipped: Path, bundle: Path, tmp_pat
     assert "One flat network; nothing to segregate" in dom
     assert 'data-control="A.8.24" data-status="failing"' in dom
     assert "<img" not in dom  # the hostile resource name stayed text
+
+
+def test_control_pages_carry_the_full_guidance(unzipped: Path) -> None:
+    import html as html_lib
+
+    from agent.catalogue import load_catalogue
+
+    control = load_catalogue().get("A.8.24")
+    page = html_lib.unescape((unzipped / "controls" / "A.8.24" / "index.html").read_text(encoding="utf-8"))
+    for part in (control.guidance.purpose, control.guidance.implementation, control.guidance.evidence,
+                 control.guidance.automation):
+        assert part and part in page
