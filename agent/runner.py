@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.config import Config, SourceConfig
+from agent.metrics.snapshot import record_summaries
 from agent.model import CollectionError, Finding, Resource, Status, canonical_json
 from agent.policy_inputs import capture_for_run
 from agent.redaction import Redactor
@@ -183,6 +184,7 @@ class Runner:
                 self.observer.source_finished(summary)
             status = "partial" if any(s.errors for s in summaries.values()) else "complete"
             manifest = self.store.seal_run(run_id, status, extra=policy)
+            record_summaries(self.store, run_id)  # what a metrics scrape reads (agent.metrics.snapshot)
             return RunResult(run_id, status, summaries, manifest)
         except (KeyboardInterrupt, RunInterrupted):
             stop.set()

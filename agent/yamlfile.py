@@ -12,7 +12,7 @@ import yaml
 from yaml.reader import ReaderError
 
 from agent.errors import InputError
-from agent.yamlsafe import LineDict, LineList, TextFloat, parse_bounded, scalar_text
+from agent.yamlsafe import MAX_DEPTH, LineDict, LineList, TextFloat, parse_bounded, scalar_text
 
 __all__ = [
     "LineDict",
@@ -80,6 +80,8 @@ def _yaml_error(source: str, exc: yaml.YAMLError, text: str) -> InputError:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "syntax error"
+        if "maximum nesting depth" in problem:  # libyaml's own scanner limit, hit before our composer's
+            problem = f"nesting deeper than {MAX_DEPTH} levels"
         return InputError(source, f"invalid YAML: {problem}", line=line)
     if isinstance(exc, ReaderError):  # a character YAML does not allow (control characters...)
         char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)

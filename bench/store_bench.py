@@ -1,8 +1,12 @@
 """Benchmark: the collect → evaluate → store pipeline on synthetic resources, run after run.
 
 Prints, per run: wall time, resources/s, rows added to the interval tables, blobs written, database
-size, and the peak memory of the process — showing that an unchanged world costs no new rows or
-blobs, and that a small change costs a proportionally small amount. Then times `verify --store`.
+size, the evidence folder's disk use against the compressed evidence bytes it holds (the packing
+overhead), and the peak memory of the process — showing that an unchanged world costs no new rows or
+blobs, and that a small change costs a proportionally small amount. Then times `verify --store` and
+prints the whole store's size after the last run against its size after the first.
+
+    python bench/store_bench.py --resources 10000 --runs 30 --change 0.01   # the disk figure
 
     python bench/store_bench.py                      # 10,000 resources, 4 runs, SQLite
     python bench/store_bench.py --resources 50000 --runs 3 --change 0.01
@@ -101,10 +105,17 @@ def main() -> int:
             after = (conn.execute(select(func.count()).select_from(findings)).scalar_one(),
                      conn.execute(select(func.count()).select_from(resource_states)).scalar_one())
         db = folder / "annexa.db"
+        usage = store.blobs.usage() if hasattr(store.blobs, "usage") else None
+        db_bytes = sum(p.stat().st_blocks * 512 for p in folder.glob("annexa.db*"))
         row = {"run": run, "status": result.status, "seconds": round(seconds, 2),
                "resources_per_s": round(args.resources / seconds), "finding_rows_added": after[0] - before[0],
                "snapshot_rows_added": after[1] - before[1], "blobs_written": store.blobs.writes - blobs_before,
                "db_mb": round(db.stat().st_size / 1e6, 1) if db.exists() else None, "max_rss_mb": round(rss_mb())}
+        if usage is not None:
+            row.update(evidence_compressed_mb=round(usage.compressed_bytes / 1e6, 2),
+                       evidence_disk_mb=round(usage.disk_bytes / 1e6, 2),
+                       disk_ratio=round(usage.disk_bytes / max(usage.compressed_bytes, 1), 2),
+                       store_disk_mb=round((usage.disk_bytes + db_bytes) / 1e6, 2))
         results.append(row)
         if not args.json:
             print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
@@ -113,6 +124,8 @@ def main() -> int:
     report = verify_store(store)
     verify = {"verify_seconds": round(time.perf_counter() - started, 2), "verify_ok": report.ok,
               "runs": report.runs, "finding_intervals": report.findings, "blobs": report.blobs}
+    if "store_disk_mb" in results[0]:
+        verify["store_growth_vs_first_run"] = round(results[-1]["store_disk_mb"] / results[0]["store_disk_mb"], 2)
     if args.json:
         print(json.dumps({"runs": results, "verify": verify}))
     else:

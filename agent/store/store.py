@@ -239,7 +239,7 @@ class EvidenceStore:
         query = query.order_by(findings.c.rule_id, findings.c.resource_id)
         with self.engine.connect() as conn:
             cover = self.coverage(conn)
-            for row in conn.execute(query).mappings().yield_per(1000):
+            for row in conn.execute(query.execution_options(yield_per=1000)).mappings():  # server-side cursor
                 yield with_coverage(dict(row), cover)
 
     def counts_by_rule(self) -> dict[str, dict[str, int]]:

@@ -24,6 +24,7 @@ from agent.status import control_states
 from agent.store.schema import manual_evidence
 from agent.store.store import EvidenceStore
 from agent.store.verify import verify_store
+from tests.support.evidence import drop_blob
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -74,7 +75,7 @@ def test_add_stores_the_bytes_content_addressed(store: EvidenceStore, policy: Pa
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
     assert row["blob"] == digest and row["size"] == len(raw)
     assert store.blobs.get_bytes(digest) == raw
-    assert store.blobs.path_of(digest).exists()  # type: ignore[attr-defined]
+    assert store.blobs.exists(digest)
     again = add_evidence(store, "A.5.36", policy, uploaded_by="bob", uploaded_at=T0)
     assert again["blob"] == digest and again["id"] != row["id"]
     [listed] = manual_evidence_rows(store, control="A.5.1", now=T0)
@@ -141,7 +142,8 @@ def test_verify_passes_after_add_and_remove_and_detects_tampering(store: Evidenc
 
 def test_verify_detects_a_missing_evidence_file(store: EvidenceStore, policy: Path) -> None:
     row = add_evidence(store, "A.5.1", policy, uploaded_by="alice")
-    store.blobs.path_of(row["blob"]).unlink()  # type: ignore[attr-defined]
+    store.blobs.flush()  # type: ignore[attr-defined]
+    drop_blob(store.blobs.root, row["blob"])  # type: ignore[attr-defined]
     report = verify_store(store)
     assert report.problems == [f"evidence blob {row['blob']} is missing"]
 

@@ -162,8 +162,10 @@ def test_memory_stays_bounded_with_many_resources(tmp_path: Path) -> None:
         probe = json.loads(proc.stdout.strip().splitlines()[-1])
         assert probe["resources"] == n
         peaks.append(probe["peak"])
-    # Holding every resource or finding would add well over 1 KB per extra resource (3,000 more).
-    assert peaks[1] - peaks[0] < 1_000_000, f"peaks {peaks}"
+    # By design the recorder keeps the 16-byte key of every interval it saw this run (to close the unseen
+    # ones without rewriting the seen ones): about 0.3 KB per resource with its findings, measured with
+    # tracemalloc. Holding every resource or finding would add well over 1 KB per extra resource (3,000 more).
+    assert peaks[1] - peaks[0] < 2_000_000, f"peaks {peaks}"
 
 
 FAILING_RULES = """\

@@ -96,14 +96,7 @@ def run_pipeline(config_path: Path, now: datetime | None = None) -> PipelineRun:
 
 
 def stored_evidence(folder: Path) -> bytes:
-    """Every evidence blob under `folder` (blobs are zlib-compressed on disk), concatenated."""
-    import zlib
+    """Every evidence blob under `folder` (packed or loose, decompressed), with every other file's bytes."""
+    from tests.support.evidence import everything_stored
 
-    out = []
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and not path.name.startswith(".tmp-"):
-            try:
-                out.append(zlib.decompress(path.read_bytes()))
-            except zlib.error:
-                out.append(path.read_bytes())
-    return b"\n".join(out)
+    return everything_stored(folder)

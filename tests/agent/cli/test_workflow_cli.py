@@ -13,6 +13,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from agent.soa import SOA_COLUMNS
+from agent.store.blobs import open_blob_store
 from tests.conftest import ROOT, World, write_config
 
 
@@ -119,8 +120,10 @@ def test_manual_evidence_add_list_remove_and_expiry(tmp_path: Path, world: World
         (1, "A.6.3", "current", "tester"), (2, "A.7.4", "current", "facilities")]
     assert listed[0]["valid_until"] is not None and listed[1]["valid_until"] is None
     sha = listed[0]["sha256"]
-    blob = tmp_path / "evidence" / sha[7:9] / sha[9:]
-    assert blob.exists() and listed[1]["sha256"] == sha  # content-addressed: one file for both
+    blobs = open_blob_store(str(tmp_path / "evidence"))
+    assert blobs.get_bytes(sha) == doc.read_bytes() and listed[1]["sha256"] == sha  # content-addressed: one blob
+    assert sum(1 for d in blobs.iter_digests() if d == sha) == 1
+    blobs.close()
 
     assert controls_json(cfg)["A.6.3"]["status"] == "manual"
     later = controls_json(cfg, now="2099-01-01T00:00:00Z")

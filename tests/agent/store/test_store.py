@@ -17,6 +17,7 @@ from agent.store.store import EvidenceStore
 from agent.store.verify import verify_store
 from collectors.registry import known_resource_types
 from tests.conftest import SUPPORT, World, write_config
+from tests.support.evidence import drop_blob, evidence_payloads, replace_blob
 
 
 class Harness:
@@ -32,17 +33,15 @@ class Harness:
         with self.store.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
-    def evidence_files(self) -> list[Path]:
-        """Evidence blob files, not the policy inputs (rule files, rule set) the runs also keep there."""
+    def evidence_digests(self) -> list[str]:
+        """Evidence blob digests, not the policy inputs (rule files, rule set) the runs also keep there."""
         from agent.policy_inputs import recorded_digests
 
-        policy = {d[7:9] + "/" + d[9:] for d in recorded_digests(self.store)}
-        root = Path(self.config.evidence_dir)
-        return sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).as_posix() not in policy
-                      and not p.name.startswith("chain-head"))
+        policy = recorded_digests(self.store)
+        return sorted(d for d in evidence_payloads(Path(self.config.evidence_dir)) if d not in policy)
 
     def blob_files(self) -> int:
-        return len(self.evidence_files())
+        return len(self.evidence_digests())
 
 
 @pytest.fixture
@@ -115,21 +114,23 @@ def test_chain_links_each_run_to_the_previous(harness: Harness) -> None:
 
 def test_tampered_blob_is_named(harness: Harness) -> None:
     harness.run()
-    victim = harness.evidence_files()[0]
-    doc = zlib.decompress(victim.read_bytes()).replace(b"\"name\"", b"\"nome\"")
-    victim.write_bytes(zlib.compress(doc))
-    report = verify_store(harness.store)
+    folder = Path(harness.config.evidence_dir)
+    digest = harness.evidence_digests()[0]
+    doc = harness.store.blobs.get_bytes(digest).replace(b"\"name\"", b"\"nome\"")
+    replace_blob(folder, digest, zlib.compress(doc, 6))
+    report = verify_store(EvidenceStore.open(harness.config.store_url, harness.config.evidence_dir))
     assert not report.ok
-    digest = "sha256:" + victim.parent.name + victim.name
     assert report.problems[0] == f"evidence blob {digest} content does not match its hash"
 
 
 def test_missing_blob_is_named(harness: Harness) -> None:
     harness.run()
-    victim = harness.evidence_files()[0]
-    victim.unlink()
-    report = verify_store(harness.store)
-    assert f"evidence blob sha256:{victim.parent.name}{victim.name} is missing" in report.problems
+    folder = Path(harness.config.evidence_dir)
+    digest = harness.evidence_digests()[0]
+    harness.store.blobs.flush()  # type: ignore[attr-defined]
+    drop_blob(folder, digest)
+    report = verify_store(EvidenceStore.open(harness.config.store_url, harness.config.evidence_dir))
+    assert f"evidence blob {digest} is missing" in report.problems
 
 
 def test_tampered_finding_row_is_named(harness: Harness) -> None:

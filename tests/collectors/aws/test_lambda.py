@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
 import zipfile
-import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from botocore.awsrequest import AWSResponse
 
 from collectors.aws.services.lambda_ import RUNTIME_DEPRECATION
 from tests.collectors.aws.conftest import ACCOUNT, run_aws
+from tests.support.evidence import evidence_payloads
 
 REGION = "us-east-1"
 CANARY_ENV = "CANARY-lambda-env-7f3a9c1e2d"
@@ -112,12 +111,7 @@ def test_secrets_never_stored(aws: str, tmp_path: Path, caplog: pytest.LogCaptur
         "aws.ec2.instance_imdsv2_required")
 
     written: list[bytes] = [(tmp_path / "annexa.db").read_bytes()]
-    for path in (tmp_path / "evidence").rglob("*"):
-        if path.is_file():
-            raw = path.read_bytes()
-            written.append(raw)
-            with contextlib.suppress(zlib.error):
-                written.append(zlib.decompress(raw))
+    written += evidence_payloads(tmp_path / "evidence").values()
     assert len(written) > 2  # evidence blobs were written and inspected
     for canary in (CANARY_ENV, CANARY_USERDATA):
         for blob in written:

@@ -12,13 +12,11 @@ stderr, and every file of the export bundle (nested archives opened too).
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import os
 import subprocess
 import sys
 import zipfile
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +26,7 @@ import pytest
 from bench.aws_scan import seed
 from collectors.aws.services import all_services
 from tests.collectors.aws.test_events import CloudTrailFake, ct_record, quick_reset
+from tests.support.evidence import evidence_payloads
 
 ROOT = Path(__file__).resolve().parents[3]
 CANARY = "cnry-5d1f0a7e9b3c"
@@ -104,13 +103,10 @@ def test_canary_appears_nowhere(planted: CloudTrailFake, tmp_path: Path) -> None
     assert db_files
     for path in db_files:
         found += leaks(path.name, path.read_bytes())
-    blobs = [p for p in (tmp_path / "evidence").rglob("*") if p.is_file()]
+    blobs = evidence_payloads(tmp_path / "evidence")
     assert len(blobs) > 50
-    for path in blobs:
-        raw = path.read_bytes()
-        with contextlib.suppress(zlib.error):
-            raw = zlib.decompress(raw)
-        found += leaks(f"evidence/{path.name}", raw)
+    for digest, raw in blobs.items():
+        found += leaks(f"evidence/{digest}", raw)
     with zipfile.ZipFile(bundle) as archive:
         members = archive.namelist()
         assert any(m.startswith("controls/") for m in members)

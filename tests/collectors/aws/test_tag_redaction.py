@@ -3,18 +3,17 @@ store, the evidence blobs, the logs or an export bundle: the runner redacts it b
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import zipfile
-import zlib
 from pathlib import Path
 
 import boto3
 
 from agent.redaction import MARKER
+from tests.support.evidence import evidence_payloads
 
 ROOT = Path(__file__).resolve().parents[3]
 REGION = "us-east-1"
@@ -65,12 +64,8 @@ def test_a_secret_tag_value_appears_nowhere(aws: str, tmp_path: Path) -> None:
         if path.name.startswith("annexa.db"):
             haystacks[path.name] = path.read_bytes()
     blobs: dict[str, bytes] = {}
-    for path in (tmp_path / "evidence").rglob("*"):
-        if path.is_file():
-            raw = path.read_bytes()
-            with contextlib.suppress(zlib.error):
-                raw = zlib.decompress(raw)
-            blobs[path.name] = haystacks[f"evidence/{path.name}"] = raw
+    for digest, raw in evidence_payloads(tmp_path / "evidence").items():
+        blobs[digest] = haystacks[f"evidence/{digest}"] = raw
     with zipfile.ZipFile(bundle) as archive:
         for member in archive.namelist():
             haystacks[f"export!{member}"] = archive.read(member)

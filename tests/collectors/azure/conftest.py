@@ -79,17 +79,9 @@ def collect(fake: FakeApi, cursor: dict[str, Any] | None = None, *, arm_key: str
 
 def stored_bytes(folder: Path) -> bytes:
     """Every byte a run left under `folder`: database files, and each evidence blob decompressed."""
-    import contextlib
-    import zlib
+    from tests.support.evidence import everything_stored
 
-    out = []
-    for path in folder.rglob("*"):
-        if path.is_file():
-            raw = path.read_bytes()
-            with contextlib.suppress(zlib.error):
-                raw = zlib.decompress(raw)
-            out.append(raw)
-    return b"\n".join(out)
+    return everything_stored(folder)
 
 
 def source_yaml(fake: FakeApi, options: str = "", name: str = "az") -> str:

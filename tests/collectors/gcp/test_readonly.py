@@ -17,6 +17,7 @@ from collectors.gcp.auth import TokenSource
 from collectors.gcp.resourcemanager import ResourceManager
 from tests.collectors.gcp import acme
 from tests.collectors.gcp.conftest import TOKEN, run_gcp
+from tests.support.evidence import evidence_payloads
 
 
 def _client(fake: FakeApi) -> tuple[HttpClient, dict[str, str]]:
@@ -71,7 +72,8 @@ def test_a_full_run_sends_only_reads_and_keeps_no_secret(world: GcpWorld, fake: 
     for call in fake.log:
         assert call.method == "GET" or any(p.match(call.path) for p in allowed), (call.method, call.path)
     assert {c.method for c in fake.log} == {"GET", "POST"}
-    stored = b"".join(p.read_bytes() for p in (tmp_path / "evidence").rglob("*") if p.is_file())
+    stored = b"".join(evidence_payloads(tmp_path / "evidence").values())
+    assert stored
     for canary in (b"secret-canary-123", b"c2VjcmV0LWtleS1jYW5hcnk=", TOKEN.encode(), b"ssh-rsa AAAA"):
         assert canary not in stored
     assert TOKEN not in caplog.text

@@ -21,6 +21,7 @@ from tests.collectors.github.conftest import (
     served,
     source_yaml,
 )
+from tests.support.evidence import evidence_payloads
 
 ACME_PARAMS = "    params: {approved_public_repositories: [docs]}\n"
 
@@ -153,9 +154,10 @@ def test_repository_evidence_merges_protection_layers(run: GhRun) -> None:
 
 def test_leaked_secret_values_never_reach_the_store(run: GhRun) -> None:
     leaked = "ghp_" + "Q" * 36
-    for path in run.evidence_dir.rglob("*"):
-        if path.is_file():
-            assert leaked.encode() not in path.read_bytes(), path
+    stored = evidence_payloads(run.evidence_dir)
+    assert stored
+    for digest, raw in stored.items():
+        assert leaked.encode() not in raw, digest
     alerts = run.evidence(api("payments"), "github.repository")["secret_scanning"]["open_alerts"]
     assert alerts and "secret" not in alerts[0] and "repository" not in alerts[0]
 

@@ -1,0 +1,125 @@
+"""Reading at scale: `annexa findings` (first screen, JSON, CSV), `controls`, `runs` and a metrics scrape.
+
+Builds (once, in --dir) a store of N widgets with the test collector and rule pack — about 1.3 findings
+per widget, so 75,000 widgets give ~100,000 open findings — then runs each command in its own process
+and prints one JSON document:
+
+* `findings_first_screen_s`: from starting `annexa findings` (table) until 60 lines are on its stdout;
+* `findings_json_s` / `findings_json_rss_mb`, the same for `--format csv`: the whole listing, and the
+  peak RSS of that process (constant if the output is streamed);
+* `controls_s`, `runs_s`: the whole command; `metrics_scrape_s`: one `annexa metrics show` (a full scrape);
+  `cli_start_s`: `annexa --version`, the part of each of these that is Python starting;
+* `metrics_compute_*_s`: computing one metrics snapshot in-process, from the per-run summaries and live.
+
+    python bench/reading_bench.py --widgets 75000 --dir /tmp/annexa-reading
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.export_bench import build  # noqa: E402
+
+TIME = "/usr/bin/time"
+
+
+def _env() -> dict[str, str]:
+    """Byte-code cached outside the tree (as an installed package has it): without it every start of
+    the CLI compiles ~1,000 modules (about 2 s here), which would swamp what is measured."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ANNEXA_PLUGINS": "tests.support.testkit", "COLUMNS": "160",
+           "PYTHONPYCACHEPREFIX": "/tmp/annexa-bench-pycache"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def scrape_compute(folder: Path) -> dict[str, float]:
+    """In-process seconds to compute one metrics snapshot: from the per-run summaries, and live."""
+    import tests.support.testkit  # noqa: F401
+    from agent.cli.app import App
+    from agent.metrics.collector import StoreMetrics
+    from agent.metrics.snapshot import SUMMARY_KEY
+    from agent.store.schema import cursors
+
+    app = App(str(folder / "annexa.yaml"))
+    out = {}
+    metrics = StoreMetrics(app, cache_seconds=0)
+    metrics.snapshot()  # warm: catalogue, rules, connection
+    out["metrics_compute_summary_s"] = round(metrics.snapshot().compute_seconds, 3)
+    store = app.store()
+    with store.engine.begin() as conn:
+        saved = conn.execute(cursors.select().where(cursors.c.key == SUMMARY_KEY)).mappings().all()
+        conn.execute(cursors.delete().where(cursors.c.key == SUMMARY_KEY))
+    out["metrics_compute_live_s"] = round(metrics.snapshot().compute_seconds, 3)
+    with store.engine.begin() as conn:
+        for row in saved:
+            conn.execute(cursors.insert().values(**row))
+    metrics.close()
+    return out
+
+
+def _cli(folder: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "agent", "--config", str(folder / "annexa.yaml"), *args]
+
+
+def whole(folder: Path, *args: str) -> tuple[float, float, int]:
+    """Seconds, peak RSS (MB) and output bytes of one command run to the end."""
+    began = time.monotonic()
+    proc = subprocess.Popen(_cli(folder, *args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env())
+    assert proc.stdout is not None
+    size = 0
+    while chunk := proc.stdout.read(1 << 16):
+        size += len(chunk)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - began
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{args} failed")
+    return round(seconds, 2), round(usage.ru_maxrss / 1024, 1), size
+
+
+def first_screen(folder: Path, lines: int = 60) -> float:
+    began = time.monotonic()
+    proc = subprocess.Popen(_cli(folder, "findings"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env())
+    assert proc.stdout is not None
+    for _ in range(lines):
+        if not proc.stdout.readline():
+            break
+    seconds = time.monotonic() - began
+    proc.kill()
+    proc.wait()
+    return round(seconds, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--widgets", type=int, default=75_000)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/annexa-reading"))
+    args = parser.parse_args()
+    figures: dict[str, object] = {"widgets": args.widgets}
+    if not (args.dir / "annexa.db").exists():
+        figures.update(build(args.dir, args.widgets, args.runs))
+    whole(args.dir, "--version")  # fills the byte-code cache
+    figures["cli_start_s"] = whole(args.dir, "--version")[0]
+    figures["findings_first_screen_s"] = first_screen(args.dir)
+    for fmt in ("json", "csv"):
+        seconds, rss, size = whole(args.dir, "findings", "--format", fmt)
+        figures.update({f"findings_{fmt}_s": seconds, f"findings_{fmt}_rss_mb": rss,
+                        f"findings_{fmt}_mb": round(size / 1e6, 1)})
+    for name, cmd in (("controls", ["controls"]), ("runs", ["runs"]), ("metrics_scrape", ["metrics", "show"])):
+        seconds, rss, _ = whole(args.dir, *cmd)
+        figures[f"{name}_s"], figures[f"{name}_rss_mb"] = seconds, rss
+    figures.update(scrape_compute(args.dir))
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
