@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from dataclasses import dataclass, field
@@ -11,11 +12,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.errors import ConfigError
+from agent.health import ExpectedGap
 from agent.rules.params import ParamResolver
 from agent.yamlfile import LineDict, TextFloat, dotted, line_of, load_yaml_file
 
 DEFAULT_CONFIG = "annexa.yaml"
 DEFAULT_SCHEDULE = "0 */6 * * *"  # for sources without `schedule` (daemon)
+DEFAULT_VERIFY_SCHEDULE = "30 3 * * *"  # the daemon's `annexa verify --store`
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 SECRET_KEYS = re.compile(r"(^|_)(token|password|secret|client_secret|api_key|apikey|private_key)$", re.I)
 
@@ -61,6 +64,8 @@ def store_url_problem(url: str) -> str | None:
 
 class MetricsConfig(_Strict):
     listen: str = "127.0.0.1:9464"
+    exceptions_expiring_days: int = Field(
+        default=14, ge=1, le=365, description="a risk acceptance expiring within this many days counts as expiring")
 
     @field_validator("listen")
     @classmethod
@@ -70,6 +75,45 @@ class MetricsConfig(_Strict):
                 or not 0 < int(port) < 65536:
             raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9464")
         return value
+
+
+class VerifyConfig(_Strict):
+    schedule: str | None = Field(default=DEFAULT_VERIFY_SCHEDULE,
+                                 description="cron (UTC) for the daemon's `annexa verify --store`; null: never")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return _valid_cron(value)
+
+
+class ExpectedGapConfig(_Strict):
+    """A resource type known not to be readable (in one account/region), approved until `expires`."""
+
+    source: str
+    resource_type: str
+    account: str | None = None
+    region: str | None = None
+    reason: str = Field(min_length=3)
+    approved_by: str = Field(min_length=1)
+    expires: dt.date
+
+    def gap(self) -> ExpectedGap:
+        return ExpectedGap(source=self.source, resource_type=self.resource_type, reason=self.reason,
+                           approved_by=self.approved_by, expires=self.expires, account=self.account,
+                           region=self.region)
+
+
+def _valid_cron(value: str | None) -> str | None:
+    if value is None:
+        return value
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"not a valid 5-field cron expression ({exc})") from None
+    return value
 
 
 class IdentityConfig(_Strict):
@@ -168,15 +212,7 @@ class SourceConfig(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        from apscheduler.triggers.cron import CronTrigger
-
-        try:
-            CronTrigger.from_crontab(value)
-        except ValueError as exc:
-            raise ValueError(f"not a valid 5-field cron expression ({exc})") from None
-        return value
+        return _valid_cron(value)
 
     def options(self) -> dict[str, Any]:
         """The type-specific keys (everything not common to all sources)."""
@@ -193,6 +229,8 @@ class _ConfigModel(_Strict):
     rules: RulesConfig = Field(default_factory=RulesConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
+    expected_gaps: list[ExpectedGapConfig] = Field(default_factory=list)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
     remediation: RemediationConfig = Field(default_factory=RemediationConfig)
 
 
@@ -213,6 +251,8 @@ class Config:
     export: ExportConfig
     source_options: dict[str, Any] = field(default_factory=dict)
     redaction: RedactionConfig = field(default_factory=RedactionConfig)
+    expected_gaps: list[ExpectedGap] = field(default_factory=list)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
     remediation: RemediationConfig = field(default_factory=RemediationConfig)
 
     def source(self, name: str) -> SourceConfig:
@@ -333,6 +373,24 @@ def _check_sources(file: str, doc: Any, sources: list[SourceConfig]) -> None:
                 raise ConfigError(file, msg, line=line_of(doc, (*loc, *sub)), field=dotted((*loc, *sub))) from None
 
 
+def _check_gaps(file: str, doc: Any, model: _ConfigModel) -> None:
+    """Each expected gap names a configured source and one of its collector's resource types."""
+    from collectors.registry import get_collector
+
+    by_name = {s.name: s for s in model.sources}
+    for index, gap in enumerate(model.expected_gaps):
+        loc: tuple[Any, ...] = ("expected_gaps", index)
+        src = by_name.get(gap.source)
+        if src is None:
+            known = ", ".join(sorted(by_name)) or "none configured"
+            raise ConfigError(file, f"unknown source {gap.source!r} (sources: {known})",
+                              line=line_of(doc, (*loc, "source")), field=dotted((*loc, "source")))
+        types = get_collector(src.type).resource_types
+        if gap.resource_type not in types:
+            raise ConfigError(file, f"source {src.name!r} ({src.type}) has no resource type {gap.resource_type!r}",
+                              line=line_of(doc, (*loc, "resource_type")), field=dotted((*loc, "resource_type")))
+
+
 def _resolve_source_paths(sources: list[SourceConfig], base: Path) -> None:
     """Relative file paths in source options (a collector's `path_options`) are relative to annexa.yaml."""
     from collectors.registry import get_collector
@@ -372,6 +430,7 @@ def load_config(path: str | Path | None = None, *, require: bool = False) -> Con
     except ValidationError as exc:
         raise _validation_error(file, doc, exc) from None
     _check_sources(file, doc, model.sources)
+    _check_gaps(file, doc, model)
     _resolve_source_paths(model.sources, base)
     store_url = os.environ.get("ANNEXA_STORE_URL") or model.store.url
     if store_url != model.store.url:
@@ -394,5 +453,7 @@ def load_config(path: str | Path | None = None, *, require: bool = False) -> Con
         rules=model.rules,
         export=model.export,
         redaction=model.redaction,
+        expected_gaps=[g.gap() for g in model.expected_gaps],
+        verify=model.verify,
         remediation=model.remediation,
     )

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("annexa.daemon")
 #: What a job can end as (also the `outcome` label of annexa_daemon_jobs_total).
 OUTCOMES = ("complete", "partial", "incomplete", "failed", "skipped")
+VERIFY_JOB = "annexa:verify"
 
 
 @dataclass
@@ -244,7 +245,7 @@ class Daemon:
         from agent.metrics.collector import StoreMetrics, store_registry
 
         self.metrics = StoreMetrics(self.app, store=self.store)
-        registry = store_registry(self.metrics)
+        registry = store_registry(self.metrics)  # also turns off the `*_created` series
         self._jobs_total = Counter("annexa_daemon_jobs", "Scheduled source runs of this daemon process, by outcome.",
                                    ["source", "outcome"], registry=registry)
         self._running = Gauge("annexa_daemon_job_running", "1 while this daemon process runs the source.",
@@ -267,7 +268,29 @@ class Daemon:
             extra: dict[str, Any] = {"next_run_time": datetime.now(UTC)} if opts.run_at_start else {}
             scheduler.add_job(self.run_source, cron_trigger(expression, opts.jitter), args=[src.name],
                               id=src.name, name=f"collect {src.name}", **extra)
+        verify_schedule = self.app.config.verify.schedule
+        if verify_schedule:
+            # Source names cannot contain ':', so this job id never clashes with a source's.
+            scheduler.add_job(self.verify_store, cron_trigger(verify_schedule, opts.jitter),
+                              id=VERIFY_JOB, name="annexa verify --store")
         return scheduler
+
+    def verify_store(self) -> bool | None:
+        """The scheduled `annexa verify --store`; its result is kept in the store for the exporter."""
+        if self.stop_event.is_set():
+            return None
+        from agent.verifystatus import verify_and_record
+
+        try:
+            status = verify_and_record(self.store)
+        except Exception as exc:  # the store went away: logged, and the stale timestamp shows it
+            log.exception("scheduled store verification could not run: %s", exc)
+            return None
+        if status.ok:
+            log.info("store verification passed", extra={"runs": status.runs})
+        else:
+            log.error("store verification FAILED", extra={"problem": status.problem})
+        return status.ok
 
     def serve(self) -> int:
         """Run until SIGTERM/SIGINT; returns the exit code (0)."""

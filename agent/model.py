@@ -17,6 +17,9 @@ class Status(StrEnum):
     FAIL = "fail"
     ERROR = "error"
     EXCEPTED = "excepted"
+    # A resource type declared unreadable by an active expected gap (config `expected_gaps`): neither
+    # pass nor error, and it carries the gap's reason, approver and expiry in its message.
+    NOT_APPLICABLE = "not_applicable"
 
 
 class Severity(StrEnum):
@@ -92,6 +95,18 @@ class CollectionError:
     message: str
     account: str | None = None
     region: str | None = None
+    reason: str | None = None  # reason class (agent.health.REASONS)
+    # An active expected gap covering it: {reason, approved_by, expires}; it is then not an error.
+    expected: dict[str, Any] | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record kept in the store's run_sources.errors (and so in the sealed run manifest)."""
+        out: dict[str, Any] = {"resource_type": self.resource_type, "message": self.message,
+                               "account": self.account, "region": self.region, "reason": self.reason}
+        if self.expected is not None:
+            out["status"] = "not_applicable"
+            out["expected_gap"] = dict(self.expected)
+        return out
 
     @property
     def scope_id(self) -> str:

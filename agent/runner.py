@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.config import Config, SourceConfig
+from agent.health import gap_note, log_summary, real_errors
 from agent.metrics.snapshot import record_summaries
 from agent.model import CollectionError, Finding, Resource, Status, canonical_json
 from agent.policy_inputs import capture_for_run
@@ -97,12 +98,15 @@ class Runner:
         return self.finding_hook(finding)
 
     def _error_findings(self, err: CollectionError) -> list[Finding]:
-        """One `error` finding per rule that reads the uncollectable type, on the failed scope."""
+        """One finding per rule that reads the uncollectable type, on the failed scope: `error`, or
+        `not_applicable` (with the gap's reason, approver and expiry) while an expected gap covers it."""
         resource = {"id": err.scope_id, "type": err.resource_type,
                     "name": f"{err.resource_type} in {err.account or '*'}/{err.region or '*'}",
                     "account": err.account, "region": err.region}
-        return [Finding(rule=c.rule.id, status=Status.ERROR, source=err.source, resource=resource,
-                        message=f"could not collect {err.resource_type}: {err.message}",
+        status, message = Status.ERROR, f"could not collect {err.resource_type}: {err.message}"
+        if err.expected is not None:
+            status, message = Status.NOT_APPLICABLE, f"not applicable ({gap_note(err.expected)}); {message}"
+        return [Finding(rule=c.rule.id, status=status, source=err.source, resource=resource, message=message,
                         severity=c.rule.severity.value, controls=c.rule.controls, title=c.rule.title)
                 for c in self.rules.rules_for_type(err.resource_type)]
 
@@ -113,7 +117,7 @@ class Runner:
             source=src, options=options, logger=logging.getLogger(f"annexa.collector.{src.name}"),
             progress=Progress(sink, src.name),
             cursor=Cursor(lambda key, name=src.name: self.store.cursor_value(name, key)),
-            http_factory=self.http_factory(src))
+            http_factory=self.http_factory(src), expected_gaps=list(self.config.expected_gaps))
 
     # -- the run ---------------------------------------------------------------------------
     def run(self, sources: list[SourceConfig], shard: str | None = None) -> RunResult:
@@ -169,7 +173,7 @@ class Runner:
                     pending -= 1
                     summary.seconds = time.monotonic() - started[name]
                     summary.errors = list(contexts[name].errors)
-                    for err in summary.errors:
+                    for err in summary.errors:  # an expected gap's findings are `not_applicable`
                         for finding in self._error_findings(err):
                             self._record(recorders[name], summary, finding)
                     continue
@@ -181,8 +185,11 @@ class Runner:
                 ctx = contexts[src.name]
                 summary = summaries[src.name]
                 summary.status = recorders[src.name].complete(ctx.errors, ctx.cursor.pending)
+                log_summary(log, src.name, summary.status, ctx.errors, summary.resources,
+                            len(get_collector(src.type).resource_types))
                 self.observer.source_finished(summary)
-            status = "partial" if any(s.errors for s in summaries.values()) else "complete"
+            status = "partial" if any(real_errors(e.to_json() for e in s.errors)
+                                      for s in summaries.values()) else "complete"
             manifest = self.store.seal_run(run_id, status, extra=policy)
             record_summaries(self.store, run_id)  # what a metrics scrape reads (agent.metrics.snapshot)
             return RunResult(run_id, status, summaries, manifest)
@@ -248,11 +255,13 @@ class Runner:
         available: set[str] = set()
         for src in sources:
             available.update(get_collector(src.type).resource_types)
+        # Any scope that could not be read, expected gap or not: a cross-type rule on partial input could pass
+        # wrongly; its per-scope `error` / `not_applicable` findings are already recorded.
         errored = {e.resource_type for s in summaries.values() for e in s.errors}
         for compiled in self.rules.python:
             inputs = set(compiled.rule.resources)
             if not inputs <= available or inputs & errored:
-                continue  # not applicable to this run, or already recorded as `error` per failed scope
+                continue  # not applicable to this run, or already recorded per failed scope
             try:
                 evaluations = self.rules.evaluate_python(compiled, kept, self.config.identity)
             except PythonRuleFailed as exc:

@@ -6,14 +6,17 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from agent import clock
 from agent.model import CollectionError, Resource
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
+    from agent.health import ExpectedGap
     from agent.http import HttpClient
 
 
@@ -68,19 +71,35 @@ class CollectorContext:
     http_factory: Callable[..., HttpClient]
     errors: list[CollectionError] = field(default_factory=list)
     secret_env: Callable[[str], str | None] = lambda name: None
+    expected_gaps: list[ExpectedGap] = field(default_factory=list)
+    today: date = field(default_factory=lambda: clock.now().date())  # for expected gaps' expiry
 
     @property
     def name(self) -> str:
         return self.source.name
 
     def report_error(self, resource_type: str, message: str, *, account: str | None = None,
-                     region: str | None = None) -> None:
-        """Record that `resource_type` could not be collected (in a scope); its rules become `error`."""
-        self.errors.append(CollectionError(self.source.name, resource_type, message, account, region))
-        self.logger.warning("collection error", extra={"source": self.source.name,
-                                                       "resource_type": resource_type,
-                                                       "account": account, "region": region,
-                                                       "error": message})
+                     region: str | None = None, reason: str | None = None,
+                     exc: BaseException | None = None) -> None:
+        """Record that `resource_type` could not be collected (in a scope); its rules become `error`.
+
+        `reason` is the class from agent.health.REASONS; when the collector does not say, it is
+        classified from `exc` (status code, provider error code) or from the message. An error covered
+        by an active expected gap (config `expected_gaps`) is kept as `not_applicable` instead.
+        Details go to the debug log: the runner logs one summary line per source.
+        """
+        from agent.health import REASONS, classify, find_gap
+
+        if reason not in REASONS:
+            reason = classify(exc if exc is not None else message)
+        gap = find_gap(self.expected_gaps, self.source.name, resource_type, account, region, self.today)
+        self.errors.append(CollectionError(self.source.name, resource_type, message, account, region, reason,
+                                           gap.as_dict() if gap else None))
+        self.logger.debug("collection error", extra={"source": self.source.name,
+                                                     "resource_type": resource_type,
+                                                     "account": account, "region": region,
+                                                     "reason": reason, "expected_gap": bool(gap),
+                                                     "error": message})
 
     def http(self, **kwargs: Any) -> HttpClient:
         """The shared HTTP client, configured with this source's endpoint and limits."""

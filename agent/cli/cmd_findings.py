@@ -36,7 +36,8 @@ def _flat(doc: dict[str, Any]) -> dict[str, Any]:
 
 @click.command("findings")
 @click.option("--control", "controls", multiple=True, help="Only findings of rules mapped to this control.")
-@click.option("--status", type=click.Choice(["pass", "fail", "error", "excepted"]))
+@click.option("--status", type=click.Choice(["pass", "fail", "error", "excepted", "not_applicable"]),
+              help="Only this status (`not_applicable`: covered by an active expected gap).")
 @click.option("--severity", type=click.Choice(["critical", "high", "medium", "low", "info"]))
 @click.option("--source", help="Only this source.")
 @click.option("--rule", "rule_ids", multiple=True, help="Only this rule id (repeatable).")

@@ -47,6 +47,7 @@ def verify(app: App, bundle: str | None, check_store: bool, public_key: str | No
                 click.echo(f"store verification FAILED: {exc}")
             sys.exit(1)
         report = verify_store(store, anchors=wanted, since_seq=since_seq)
+        _record_result(app, report)
         if fmt == "json":
             emit_json({"ok": report.ok, "runs": report.runs, "findings": report.findings,
                        "resources": report.resources, "blobs": report.blobs, "head": report.head,
@@ -91,3 +92,15 @@ def _anchor_hash(value: str) -> str:
 
 
 COMMANDS = [verify]
+
+
+def _record_result(app: App, report: object) -> None:
+    """Keep the result in the store for the exporter's annexa_store_verify_* metrics (never fatal)."""
+    from agent.verifystatus import record
+
+    try:
+        problems = getattr(report, "problems", [])
+        record(app.store(), ok=bool(getattr(report, "ok", False)), runs=int(getattr(report, "runs", 0)),
+               problem=problems[0] if problems else None)
+    except Exception as exc:  # a read-only database user may verify without recording
+        click.echo(f"note: could not record the verification result in the store: {exc}", err=True)

@@ -72,6 +72,9 @@ class ControlExport:
     exceptions_total: int = 0
     failing: list[dict[str, Any]] = field(default_factory=list)
     failing_total: int = 0
+    # Intervals in the period where an expected gap (config `expected_gaps`) made a scope not_applicable.
+    expected_gaps: list[dict[str, Any]] = field(default_factory=list)
+    expected_gaps_total: int = 0
     evidence: list[str] = field(default_factory=list)  # hex digests written (capped list for links)
     evidence_total: int = 0
     missing_evidence: list[dict[str, str]] = field(default_factory=list)
@@ -161,6 +164,7 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
     events: list[tuple[Any, ...]] = []
     exceptions: list[tuple[Any, ...]] = []
     failing: list[tuple[Any, ...]] = []
+    gaps: list[tuple[Any, ...]] = []
     start = index.period.start
 
     population = PopulationFiles(POPULATION_COLUMNS)
@@ -213,6 +217,9 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
                 if status == "excepted":
                     out.exceptions_total += 1
                     _keep_newest(exceptions, (first, row["id"], brief), LIST_CAP)
+                if status == "not_applicable":
+                    out.expected_gaps_total += 1
+                    _keep_newest(gaps, (first, row["id"], brief), LIST_CAP)
                 if status == "fail" and at_end:
                     out.failing_total += 1
                     _keep_newest(failing, (first, row["id"], brief), LIST_CAP)
@@ -227,6 +234,7 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
     out.events = [b for _, _, b in sorted(events, key=lambda t: (t[0], t[1]), reverse=True)]
     out.exceptions = [b for _, _, b in sorted(exceptions, key=lambda t: (t[0], t[1]), reverse=True)]
     out.failing = [b for _, _, b in sorted(failing, key=lambda t: (t[0], t[1]), reverse=True)]
+    out.expected_gaps = [b for _, _, b in sorted(gaps, key=lambda t: (t[0], t[1]), reverse=True)]
 
     for digest in snapshot_digests(store, index, sorted(resource_keys)):
         digests.add(digest.removeprefix("sha256:"))

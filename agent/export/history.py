@@ -17,11 +17,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 
+from agent.health import real_errors
 from agent.store.schema import findings, resource_states, run_sources, runs
 from agent.store.timeutil import as_utc, ts_text
 
 INFINITY = 2**62
-STATUS_ORDER = ("fail", "error", "excepted", "pass")  # worst first
+STATUS_ORDER = ("fail", "error", "excepted", "pass", "not_applicable")  # worst first
 COMPLETED = ("complete", "partial")
 
 
@@ -182,7 +183,7 @@ def source_entries(index: RunIndex) -> list[dict[str, Any]]:
                                                  "statuses": {}, "collection_errors": 0, "last_status": None})
             entry["runs"] += 1
             entry["statuses"][s["status"]] = entry["statuses"].get(s["status"], 0) + 1
-            entry["collection_errors"] += len(s["errors"] or [])
+            entry["collection_errors"] += len(real_errors(s["errors"]))  # an expected gap's record is not one
             entry["last_status"] = s["status"]
     return sorted(out.values(), key=lambda e: e["name"])
 

@@ -93,6 +93,10 @@ def add_interval_observations(doc: dict[str, Any], store: Any, index: RunIndex, 
         if status == "error":
             obs["remarks"] = ("The rule could not be evaluated (or the resource type could not be collected); "
                               "this observation supports neither satisfied nor not-satisfied.")
+        elif status == "not_applicable":
+            obs["remarks"] = ("Not collected: a declared, approved and expiring expected gap covers this scope "
+                              "(reason, approver and expiry in the description); it supports neither satisfied "
+                              "nor not-satisfied.")
         elif status == "excepted":
             obs["remarks"] = f"Failure covered by risk acceptance {row['exception'] or ''}".strip() + "."
         observations.append(obs)

@@ -19,6 +19,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from agent import __version__
+from agent.health import OUTCOMES, REASONS
+from agent.metrics.ops import EXCEPTION_STATES, RUN_OUTCOMES, OpsFigures, compute_ops, reasons_count
 from agent.metrics.remediation import RemediationCollector
 from agent.metrics.snapshot import Snapshot, compute, store_down
 from agent.status import CONTROL_STATUSES
@@ -74,9 +76,11 @@ class StoreMetrics:
         controls = list(app.catalogue.controls)
         try:
             store = self.store()
-            return compute(store, controls, app.active_rules(), applicability=applicability(app),
-                           manual=manual_evidence(store),
-                           configured_sources=[s.name for s in app.config.sources])
+            configured = [s.name for s in app.config.sources]
+            snap = compute(store, controls, app.active_rules(), applicability=applicability(app),
+                           manual=manual_evidence(store), configured_sources=configured)
+            snap.ops = compute_ops(store, app.config, configured)
+            return snap
         except Exception as exc:  # a database outage must not turn /metrics into a 500
             log.warning("could not compute metrics from the store: %s: %s", type(exc).__name__, exc)
             # store_up means "the metrics could be computed": a store that answers a ping but cannot be
@@ -118,6 +122,10 @@ def families(snap: Snapshot) -> Iterator[Metric]:
     yield from _control_families(snap)
     yield from _finding_families(snap)
     yield from _source_families(snap)
+    if snap.ops is not None:
+        yield from _health_families(snap.ops)
+        yield from _exception_families(snap.ops)
+        yield from _verify_families(snap.ops)
 
 
 def _control_families(snap: Snapshot) -> Iterator[Metric]:
@@ -125,21 +133,21 @@ def _control_families(snap: Snapshot) -> Iterator[Metric]:
         "annexa_control_status",
         "Current status of each control as a state set: 1 for the current status, 0 for the others.",
         labels=["control", "theme", "status"])
-    age = GaugeMetricFamily("annexa_evidence_age_seconds",
-                            "Seconds since the newest current evidence for the control (findings or documents).",
-                            labels=["control"])
+    fresh = GaugeMetricFamily("annexa_control_evidence_timestamp_seconds",
+                              "Unix time of the newest current evidence for the control (findings or documents).",
+                              labels=["control"])
     expiry = GaugeMetricFamily("annexa_manual_evidence_expiry_timestamp_seconds",
                                "Unix time when the control's first current manual evidence document expires.",
                                labels=["control"])
     for row in snap.controls:
         for value in CONTROL_STATUSES:
             status.add_metric([row.id, row.theme, value], 1 if row.status == value else 0)
-        if row.evidence_age is not None:
-            age.add_metric([row.id], row.evidence_age)
+        if row.evidence_at is not None:
+            fresh.add_metric([row.id], row.evidence_at)
         if row.manual_expiry is not None:
             expiry.add_metric([row.id], row.manual_expiry)
     yield status
-    yield age
+    yield fresh
     yield expiry
 
 
@@ -157,31 +165,97 @@ def _finding_families(snap: Snapshot) -> Iterator[Metric]:
 
 
 def _source_families(snap: Snapshot) -> Iterator[Metric]:
-    success = GaugeMetricFamily("annexa_source_last_success_timestamp_seconds",
-                                "Unix time when the source's last complete collection (no errors) finished.",
-                                labels=["source"])
-    last = GaugeMetricFamily("annexa_last_run_timestamp_seconds",
-                             "Unix time when the source's last collection started, whatever its outcome.",
-                             labels=["source"])
     duration = GaugeMetricFamily("annexa_collection_duration_seconds",
                                  "Duration of the source's last collection that reached its end.",
-                                 labels=["source"])
-    errors = CounterMetricFamily("annexa_source_errors",
-                                 "Collection errors recorded for the source over the whole store history.",
                                  labels=["source"])
     resources = GaugeMetricFamily("annexa_source_resources",
                                   "Resources currently known from the source (latest snapshots).",
                                   labels=["source"])
     for name, stats in sorted(snap.sources.items()):
-        if stats.last_success is not None:
-            success.add_metric([name], stats.last_success)
-        if stats.last_run is not None:
-            last.add_metric([name], stats.last_run)
         if stats.duration is not None:
             duration.add_metric([name], stats.duration)
-        errors.add_metric([name], stats.errors)
         resources.add_metric([name], stats.resources)
-    yield from (success, last, duration, errors, resources)
+    yield from (duration, resources)
+
+
+def _health_families(ops: OpsFigures) -> Iterator[Metric]:
+    result = GaugeMetricFamily(
+        "annexa_source_outcome",
+        "Outcome of the source's last finished run as a state set (ok, degraded: some resource types "
+        "not collected, failed: nothing collected).", labels=["source", "outcome"])
+    last = GaugeMetricFamily("annexa_source_last_run_timestamp_seconds",
+                             "Unix time when the source's last run started, whatever its outcome.", labels=["source"])
+    success = GaugeMetricFamily("annexa_source_last_success_timestamp_seconds",
+                                "Unix time when the source's last ok or degraded run finished.", labels=["source"])
+    clean = GaugeMetricFamily("annexa_source_last_ok_timestamp_seconds",
+                              "Unix time when the source's last ok run (every resource type collected) finished.",
+                              labels=["source"])
+    missing = GaugeMetricFamily("annexa_source_uncollected_types",
+                                "Resource types the source's last finished run could not collect, by reason class.",
+                                labels=["source", "reason"])
+    errors = GaugeMetricFamily("annexa_source_collection_errors",
+                               "Collection errors in the source's last finished run, by resource type and reason.",
+                               labels=["source", "resource_type", "reason"])
+    total = CounterMetricFamily("annexa_source_errors",
+                                "Collection errors recorded for the source over the whole store history "
+                                "(expected gaps excluded).", labels=["source"])
+    runs = CounterMetricFamily("annexa_source_runs",
+                               "Runs of the source recorded in the store, by outcome (every path: daemon, CronJob, "
+                               "manual).", labels=["source", "outcome"])
+    for name, health in sorted(ops.sources.items()):
+        if health.outcome is not None:
+            for value in OUTCOMES:
+                result.add_metric([name, value], 1 if health.outcome == value else 0)
+        for family, value in ((last, health.last_run), (success, health.last_success), (clean, health.last_ok)):
+            if value is not None:
+                family.add_metric([name], value)
+        by_reason = reasons_count(health)
+        for reason in REASONS:
+            missing.add_metric([name, reason], by_reason.get(reason, 0))
+        for (rtype, reason), n in sorted(health.errors.items()):
+            errors.add_metric([name, rtype, reason], n)
+        total.add_metric([name], health.errors_total)
+        for value in RUN_OUTCOMES:
+            runs.add_metric([name, value], health.runs.get(value, 0))
+    yield from (result, last, success, clean, missing, errors, total, runs)
+
+
+def _exception_families(ops: OpsFigures) -> Iterator[Metric]:
+    if not ops.exceptions_loaded:
+        return
+    expiry = GaugeMetricFamily("annexa_exception_expiry_timestamp_seconds",
+                               "Unix time when each configured risk acceptance expires.", labels=["exception"])
+    for ident, when in sorted(ops.exceptions.items()):
+        expiry.add_metric([ident], when)
+    yield expiry
+    states = GaugeMetricFamily(
+        "annexa_exceptions",
+        "Configured risk acceptances by state: active, expiring (within metrics.exceptions_expiring_days) "
+        "or expired.", labels=["state"])
+    for state in EXCEPTION_STATES:
+        states.add_metric([state], ops.exception_states.get(state, 0))
+    yield states
+    stale = GaugeMetricFamily("annexa_exception_expired_findings",
+                              "Current findings still marked excepted by an acceptance that has expired or was "
+                              "removed (until the next run re-evaluates them).")
+    stale.add_metric([], ops.expired_referenced)
+    yield stale
+
+
+def _verify_families(ops: OpsFigures) -> Iterator[Metric]:
+    if ops.verify_at is None:
+        return
+    at = GaugeMetricFamily("annexa_store_verify_timestamp_seconds",
+                           "Unix time of the last `annexa verify --store`, whatever its result.")
+    at.add_metric([], ops.verify_at)
+    ok = GaugeMetricFamily("annexa_store_verify_ok", "1 if the last `annexa verify --store` passed, else 0.")
+    ok.add_metric([], 1 if ops.verify_ok else 0)
+    yield from (at, ok)
+    if ops.verify_last_ok is not None:
+        last_ok = GaugeMetricFamily("annexa_store_verify_last_ok_timestamp_seconds",
+                                    "Unix time of the last `annexa verify --store` that passed.")
+        last_ok.add_metric([], ops.verify_last_ok)
+        yield last_ok
 
 
 class StoreCollector(Collector):
@@ -196,6 +270,11 @@ class StoreCollector(Collector):
 
 def store_registry(metrics: StoreMetrics, *, process: bool = True) -> CollectorRegistry:
     """A registry with the store collector (and the standard process/platform collectors)."""
+    from prometheus_client import disable_created_metrics
+
+    # No `*_created` series: the daemon's counters would add one per source and outcome, noise
+    # for dashboards; our counters' values come from the store and need no creation time.
+    disable_created_metrics()
     registry = CollectorRegistry()
     registry.register(StoreCollector(metrics))
     registry.register(RemediationCollector(metrics))

@@ -23,6 +23,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from agent.health import real_errors
 from agent.model import Severity, Status
 from agent.status import control_states
 from agent.store.schema import cursors, findings, resource_states, run_sources
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FINDING_STATUSES = tuple(s.value for s in Status)
+NO_EVIDENCE = (Status.ERROR.value, Status.NOT_APPLICABLE.value)  # findings that rest on no evidence read
 SEVERITIES = tuple(s.value for s in Severity)
 #: A source counts as successfully collected only when its run completed without collection errors.
 SUCCESS = ("complete",)
@@ -60,6 +62,7 @@ class ControlRow:
     title: str
     status: str | None = None  # None when the store could not be read
     evidence_age: float | None = None
+    evidence_at: float | None = None  # Unix time of the newest current evidence
     manual_expiry: float | None = None
 
 
@@ -72,6 +75,7 @@ class Snapshot:
     rule_findings: dict[tuple[str, str], int] = field(default_factory=dict)  # (rule, status)
     sources: dict[str, SourceStats] = field(default_factory=dict)
     compute_seconds: float = 0.0
+    ops: Any = None  # agent.metrics.ops.OpsFigures, added by the exporter
 
 
 def _ts(value: Any) -> float | None:
@@ -193,7 +197,7 @@ def by_rule_and_newest(summary: dict[str, SourceSummary]) -> tuple[dict[str, dic
         for rule, st, _sev, n, seen in sm.findings:
             statuses = by_rule.setdefault(rule, {})
             statuses[st] = statuses.get(st, 0) + n
-            if st != Status.ERROR.value and seen is not None and seen > newest.get(rule, float("-inf")):
+            if st not in NO_EVIDENCE and seen is not None and seen > newest.get(rule, float("-inf")):
                 newest[rule] = seen
     return by_rule, {rule: datetime.fromtimestamp(t, UTC) for rule, t in newest.items()}
 
@@ -229,7 +233,7 @@ def source_stats(store: EvidenceStore, configured: Iterable[str],
         for src, status, errors in conn.execute(select(rs.source, rs.status, rs.errors)
                                                 .where(rs.status.in_(("partial", "failed")))):
             stats = out.setdefault(src, SourceStats())
-            stats.errors += len(errors or []) + (1 if status == "failed" else 0)
+            stats.errors += len(real_errors(errors)) + (1 if status == "failed" else 0)  # expected gaps excluded
     for src, sm in (summaries(store) if summary is None else summary).items():
         out.setdefault(src, SourceStats()).resources = sm.resources
     return out
@@ -238,8 +242,8 @@ def source_stats(store: EvidenceStore, configured: Iterable[str],
 def newest_evidence(store: EvidenceStore) -> dict[str, Any]:
     """{rule: newest last_seen} over current findings that rest on evidence.
 
-    `error` findings are left out: they say the resource could not be read, so they must not make
-    a control's evidence look fresh.
+    `error` and `not_applicable` findings are left out: they say the resource could not be read (an
+    expected gap is still unread), so they must not make a control's evidence look fresh.
     """
     return store.newest_evidence_by_rule(skip_errors=True)  # last_seen of open intervals is derived
 
@@ -260,6 +264,7 @@ def compute(store: EvidenceStore, controls: list[Control], rules: list[Rule], *,
         row.status = state.status
         newest = _ts(state.newest_evidence)
         row.evidence_age = None if newest is None else max(0.0, now - newest)
+        row.evidence_at = newest
         row.manual_expiry = _ts(state.manual.earliest_expiry) if state.manual.current else None
     sources = source_stats(store, configured_sources, summary)
     snap = Snapshot(computed_at=now, store_up=True, controls=rows, findings=finding_counts(store, sources, summary),

@@ -178,7 +178,7 @@ class SourceRecorder:
         """Close unseen intervals, turn the errored ones into `error`, save cursors, compute roots."""
         self.flush()
         self.stats.errors = list(errors)
-        status = "partial" if self.stats.errors else "complete"
+        status = "partial" if any(e.expected is None for e in self.stats.errors) else "complete"
         with self.store.engine.begin() as conn:
             carried = self._close_unseen(conn)
             if cursors:
@@ -199,13 +199,12 @@ class SourceRecorder:
                 status=status, finished_at=finished,
                 duration_seconds=(finished - self.started).total_seconds(),
                 resources=self.stats.resources, findings=self.stats.findings,
-                errors=[{"resource_type": e.resource_type, "message": e.message, "account": e.account,
-                         "region": e.region} for e in self.stats.errors],
+                errors=[e.to_json() for e in self.stats.errors],
                 evidence_root=evidence_root, findings_root=findings_root))
 
     def _errored(self, rtype: str, account: str | None, region: str | None) -> CollectionError | None:
         for err in self.stats.errors:
-            if err.resource_type != rtype:
+            if err.resource_type != rtype or err.expected is not None:
                 continue
             if err.account and account and err.account != account:
                 continue

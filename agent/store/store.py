@@ -261,8 +261,8 @@ class EvidenceStore:
             query = (select(findings.c.rule_id, findings.c.source, func.max(findings.c.first_run),
                             func.max(findings.c.first_seen))
                      .where(findings.c.open.is_(True)).group_by(findings.c.rule_id, findings.c.source))
-            if skip_errors:
-                query = query.where(findings.c.status != "error")
+            if skip_errors:  # nothing was read for these (an expected gap is still unread)
+                query = query.where(findings.c.status.not_in(("error", "not_applicable")))
             for rule_id, source, first_run, first_seen in conn.execute(query):
                 seen = with_coverage({"source": source, "first_run": first_run, "first_seen": first_seen,
                                       "open": True}, cover)["last_seen"]

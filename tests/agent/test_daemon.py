@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from agent.cli.app import App
-from agent.daemon import Daemon, DaemonOptions, cron_trigger, cron_weekdays
+from agent.daemon import VERIFY_JOB, Daemon, DaemonOptions, cron_trigger, cron_weekdays
 from agent.errors import AnnexaError
 from agent.locks import SourceLocks, source_lock_key
 from agent.store.schema import resource_states, run_sources, runs
@@ -83,6 +83,8 @@ def test_scheduler_jobs(tmp_path: Path) -> None:
     scheduler.start(paused=True)
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
+        verify = jobs.pop(VERIFY_JOB)  # the scheduled `annexa verify --store`, on its default schedule
+        assert {f.name: str(f) for f in verify.trigger.fields}["hour"] == "3"
         assert set(jobs) == {"hourly", "plain"}  # disabled sources never run
         for job in jobs.values():
             assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 120)
@@ -178,3 +180,44 @@ def test_sigterm_mid_run_leaves_a_verifiable_store(store_url: str, tmp_path: Pat
     verify = subprocess.run([sys.executable, "-m", "agent", "verify", "--store"], env=annexa_env(config),
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_scheduled_verification_is_recorded_for_the_exporter(tmp_path: Path) -> None:
+    """The daemon's verify job records its result in the store; the exporter publishes it; a broken chain
+    turns annexa_store_verify_ok to 0 while the last-ok timestamp stays."""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+    from sqlalchemy import update
+
+    from agent.metrics.collector import StoreMetrics, store_registry
+
+    world = tmp_path / "world.json"
+    world.write_text('{"resources": [{"type": "testkit.widget", "id": "w1", "data": {}}]}')
+    config = tmp_path / "annexa.yaml"
+    config.write_text(f"store:\n  url: sqlite:///{tmp_path / 'a.db'}\n  evidence: {tmp_path / 'ev'}\n"
+                      f"verify:\n  schedule: '0 4 * * sun'\nsources:\n"
+                      f"  - {{name: s, type: testkit, world: {world}}}\n")
+    daemon = Daemon(App(str(config)), DaemonOptions(jitter=0))
+    try:
+        assert daemon.run_source("s") == "complete"
+
+        def scrape() -> dict[str, float]:
+            m = StoreMetrics(daemon.app, store=daemon.store, cache_seconds=0)
+            text = generate_latest(store_registry(m, process=False)).decode()
+            return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
+                    if s.name.startswith("annexa_store_verify")}
+
+        assert scrape() == {}  # never verified: no made-up timestamp
+        assert daemon.verify_store() is True
+        first = scrape()
+        assert first["annexa_store_verify_ok"] == 1
+        assert first["annexa_store_verify_timestamp_seconds"] == first["annexa_store_verify_last_ok_timestamp_seconds"]
+        with daemon.store.engine.begin() as conn:  # tamper with a sealed run
+            conn.execute(update(resource_states).values(name="renamed"))
+        assert daemon.verify_store() is False
+        second = scrape()
+        assert second["annexa_store_verify_ok"] == 0
+        assert second["annexa_store_verify_last_ok_timestamp_seconds"] == first["annexa_store_verify_timestamp_seconds"]
+        assert second["annexa_store_verify_timestamp_seconds"] >= first["annexa_store_verify_timestamp_seconds"]
+    finally:
+        daemon.store.close()

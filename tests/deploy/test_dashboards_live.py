@@ -18,6 +18,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,43 @@ class Live:
     store_down_target: str  # an exporter whose PostgreSQL does not answer
 
 
+EXCEPTION = """\
+  - id: {id}
+    rule: testkit.widget.encrypted
+    resource: "{resource}"
+    justification: Widget being replaced
+    owner: ops@example.com
+    approved_by: ciso@example.com
+    expires: {expires}
+"""
+
+
+def add_operational_state(config: Path) -> None:
+    """What the demo store lacks for the operational panels and alerts: a source whose runs all fail
+    (kit-d), one expiring and one expired risk acceptance, and a recorded store verification."""
+    from agent.cli.app import App
+    from agent.cli.cmd_run import execute_run
+    from agent.verifystatus import verify_and_record
+
+    folder = config.parent
+    world = folder / "world-kit-d.json"
+    world.write_text('{"resources": [], "fail": [{"type": "testkit.person", "message": "AccessDenied: all"}]}')
+    today = datetime.now(UTC).date()
+    (folder / "exceptions.yaml").write_text(
+        "exceptions:\n"
+        + EXCEPTION.format(id="EX-SOON", resource="arn:widget:a1", expires=today + timedelta(days=5))
+        + EXCEPTION.format(id="EX-OLD", resource="arn:widget:a3", expires=today - timedelta(days=5)))
+    text = config.read_text().replace("sources:\n", "exceptions: exceptions.yaml\nsources:\n", 1)
+    config.write_text(text + f"  - name: kit-d\n    type: testkit\n    world: {world}\n")
+    app = App(str(config))
+    store = app.store()
+    try:
+        execute_run(app, ("kit-d",), quiet=True, store=store)
+        verify_and_record(store)
+    finally:
+        store.close()
+
+
 def store_down_config(folder: Path) -> Path:
     """annexa.yaml whose store is a PostgreSQL port that nothing listens on."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,6 +99,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         pytest.skip("prometheus is not installed: run scripts/install-deploy-tools.sh")
     folder = tmp_path_factory.mktemp("live")
     config = demo_store.build(folder / "demo", f"sqlite:///{folder / 'annexa.db'}")
+    add_operational_state(config)
     down_config = store_down_config(folder / "down")
     with (
         AnnexaProcess(config, "metrics", "serve", "--listen", "127.0.0.1:0") as exporter,
@@ -129,14 +168,30 @@ def test_store_unreachable_alert_names_only_the_exporter_without_store(live: Liv
     ]
 
 
-def test_never_succeeded_alert_names_the_source_with_only_partial_runs(live: Live) -> None:
-    """kit-c's runs all end with a collection error: it has a last-run time but no success time."""
-    ran = {r["metric"]["source"] for r in live.prom.query("annexa_last_run_timestamp_seconds")["result"]}
-    assert ran == {"kit-a", "kit-b", "kit-c"}
+def test_never_succeeded_alert_names_the_source_whose_runs_all_failed(live: Live) -> None:
+    """kit-d's runs all fail (nothing collected): it has a last-run time but no success time. kit-c's
+    runs are degraded (one resource type unreadable): that is a success, and no alert."""
+    ran = {r["metric"]["source"] for r in live.prom.query("annexa_source_last_run_timestamp_seconds")["result"]}
+    assert ran == {"kit-a", "kit-b", "kit-c", "kit-d"}
     alerts = pending_alerts(live.prom, "AnnexaSourceNeverSucceeded", 1)
-    assert [(a["source"], a["alertstate"]) for a in alerts] == [("kit-c", "pending")]
+    assert [(a["source"], a["alertstate"]) for a in alerts] == [("kit-d", "pending")]
+    outcomes = {r["metric"]["source"]: r["metric"]["outcome"]
+                for r in live.prom.query("annexa_source_outcome == 1")["result"]}
+    assert outcomes == {"kit-a": "ok", "kit-b": "ok", "kit-c": "degraded", "kit-d": "failed"}
     # both exporters answer their scrapes: a store problem is not reported as an exporter outage
     assert pending_alerts(live.prom, "AnnexaExporterDown", 1, timeout=0) == []
+
+
+def test_never_verified_alert_stays_quiet_for_a_verified_store(live: Live) -> None:
+    """The real exporter publishes the recorded verification, so the never-verified expression (which
+    the promtool tests show firing) finds nothing here; the store-down exporter is not named either."""
+    by_name = {q.origin.split()[-1]: q.expr for q in rule_queries(ALERTS)}
+    assert live.prom.query(f'annexa_store_verify_timestamp_seconds{{instance="{live.target}"}}')["result"]
+    assert live.prom.query(by_name["AnnexaStoreNeverVerified"])["result"] == []
+    unless_verified = by_name["AnnexaStoreNeverVerified"].replace("annexa_store_verify_timestamp_seconds",
+                                                                  "annexa_no_such_series")
+    named = {r["metric"]["instance"] for r in live.prom.query(unless_verified)["result"]}
+    assert named == {live.target}  # without the verification series the same expression names it
 
 
 def test_exporter_content_matches_the_store_picture(live: Live) -> None:

@@ -47,14 +47,14 @@ def test_the_check_rejects_a_misplaced_config_option() -> None:
 
 def test_kustomize_commands_are_valid() -> None:
     docs = [doc for path in KUSTOMIZE_FILES for doc in load_docs(path)]
-    assert check_all(docs) == {"run", "metrics", "db"}
+    assert check_all(docs) == {"run", "metrics", "db", "verify"}
 
 
 @pytest.mark.parametrize("values", [[], ["-f", str(CHART / "ci" / "all-features-values.yaml")]], ids=["default", "all"])
 def test_helm_commands_are_valid(helm: str, values: list[str]) -> None:
     proc = subprocess.run([helm, "template", "rel", str(CHART), *values], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert check_all(load_docs(proc.stdout)) == {"run", "metrics", "db"}
+    assert check_all(load_docs(proc.stdout)) == {"run", "metrics", "db", "verify"}
 
 
 def test_image_default_command_is_valid() -> None:

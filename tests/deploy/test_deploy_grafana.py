@@ -148,9 +148,11 @@ def test_overview_covers_the_required_views() -> None:
     exprs = " ".join(dashboard_queries(DASHBOARD_DIR / "annexa-sources.json"))
     for needle in (
         "time() - max by (source) (annexa_source_last_success_timestamp_seconds",
-        "annexa_source_errors_total",
+        "annexa_source_collection_errors",
         "annexa_collection_duration_seconds",
-        "annexa_evidence_age_seconds",
+        "annexa_control_evidence_timestamp_seconds",
+        "annexa_source_outcome",
+        "annexa_source_uncollected_types",
         "annexa_manual_evidence_expiry_timestamp_seconds",
     ):
         assert needle in exprs

@@ -107,10 +107,10 @@ def test_rendered_workloads_are_hardened(helm: str, name: str) -> None:
 def test_default_render(helm: str) -> None:
     docs = render(helm)
     assert kinds(docs) == sorted(
-        ["ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "CronJob", "Job", "Deployment", "Service",
-         "Service", "StatefulSet", "Secret"]
+        ["ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "CronJob", "CronJob", "Job", "Deployment",
+         "Service", "Service", "StatefulSet", "Secret"]
     )
-    cronjob = find(docs, "CronJob")
+    cronjob = find(docs, "CronJob", "rel-annexa-run")
     assert cronjob["spec"]["schedule"] == "0 */6 * * *"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     job = cronjob["spec"]["jobTemplate"]["spec"]
@@ -149,7 +149,23 @@ def test_every_workload_points_at_the_same_store(helm: str, name: str) -> None:
     """The CronJob, the exporter and the migration Job read one store URL from one Secret (never a private SQLite)."""
     docs = render(helm, *VALUE_SETS[name])
     refs = _store_refs(docs)
-    assert "CronJob/rel-annexa-run" in refs and len({(r["name"], r["key"]) for r in refs.values()}) == 1, refs
+    assert "CronJob/rel-annexa-run" in refs and "CronJob/rel-annexa-verify" in refs, refs
+    assert len({(r["name"], r["key"]) for r in refs.values()}) == 1, refs
+
+
+def test_scheduled_store_verification(helm: str) -> None:
+    """A daily `annexa verify --store` against the collection's store; disabled by `verify.enabled=false`."""
+    docs = render(helm)
+    verify = find(docs, "CronJob", "rel-annexa-verify")
+    assert verify["spec"]["schedule"] == "30 3 * * *"
+    pod = verify["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert annexa_command(pod["containers"][0]["args"]) == ["verify", "--store"]
+    run_pod = find(docs, "CronJob", "rel-annexa-run")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert [v for v in pod["volumes"] if v["name"] == "evidence"] == \
+           [v for v in run_pod["volumes"] if v["name"] == "evidence"]
+    assert "envFrom" not in pod["containers"][0]  # no source tokens: it reads only the store
+    off = render(helm, "--set", "verify.enabled=false")
+    assert [d["metadata"]["name"] for d in off if d["kind"] == "CronJob"] == ["rel-annexa-run"]
 
 
 def test_default_install_runs_its_own_postgresql(helm: str) -> None:
@@ -193,6 +209,7 @@ def test_all_features_with_four_shards(helm: str) -> None:
             "Secret",
             "PersistentVolumeClaim",
             "CronJob",
+            "CronJob",
             "Job",
             "Deployment",
             "Service",
@@ -202,7 +219,7 @@ def test_all_features_with_four_shards(helm: str) -> None:
             "ConfigMap",
         ]
     )
-    job = find(docs, "CronJob")["spec"]["jobTemplate"]["spec"]
+    job = find(docs, "CronJob", "rel-annexa-run")["spec"]["jobTemplate"]["spec"]
     assert job["completionMode"] == "Indexed"
     assert job["completions"] == 4 and job["parallelism"] == 2
     container = job["template"]["spec"]["containers"][0]
@@ -249,8 +266,8 @@ def test_all_features_with_four_shards(helm: str) -> None:
 
 def test_existing_secret_and_no_persistence(helm: str) -> None:
     docs = render(helm, "-f", str(EXISTING_SECRET))
-    assert kinds(docs) == ["ConfigMap", "CronJob"]
-    pod = find(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert kinds(docs) == ["ConfigMap", "CronJob", "CronJob"]
+    pod = find(docs, "CronJob", "rel-annexa-run")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"].endswith(":1.2.3")
     env = {e["name"]: e for e in container["env"]}
@@ -262,7 +279,8 @@ def test_existing_secret_and_no_persistence(helm: str) -> None:
 
 @pytest.mark.parametrize("shards", [0, 1])
 def test_zero_or_one_shard_is_a_plain_cronjob(helm: str, shards: int) -> None:
-    job = find(render(helm, "--set", f"run.shards={shards}"), "CronJob")["spec"]["jobTemplate"]["spec"]
+    docs = render(helm, "--set", f"run.shards={shards}")
+    job = find(docs, "CronJob", "rel-annexa-run")["spec"]["jobTemplate"]["spec"]
     assert "completionMode" not in job
     assert "--shard" not in job["template"]["spec"]["containers"][0]["args"]
 
@@ -289,7 +307,9 @@ def test_prometheusrule_thresholds_follow_values(helm: str) -> None:
             "--set",
             "prometheusRule.sourceNeverSucceededFor=2h",
             "--set",
-            "prometheusRule.collectionErrorsWindow=25h",
+            "prometheusRule.sourceDegradedFor=25h",
+            "--set",
+            "prometheusRule.storeNeverVerifiedFor=50h",
             "--set",
             "prometheusRule.exporterJobRegex=compliance-exporter",
             "--set",
@@ -303,9 +323,8 @@ def test_prometheusrule_thresholds_follow_values(helm: str) -> None:
     assert rules["AnnexaManualEvidenceExpiring"]["expr"].endswith(f"< {14 * 86400}")
     assert 'up{job=~"compliance-exporter"}' in rules["AnnexaExporterDown"]["expr"]
     assert rules["AnnexaSourceNeverSucceeded"]["for"] == "2h"
-    errors = rules["AnnexaCollectionErrors"]
-    assert errors["expr"] == "increase(annexa_source_errors_total[25h]) > 0"
-    assert "in the last 25h." in errors["annotations"]["description"]
+    assert rules["AnnexaSourceDegraded"]["for"] == "25h"
+    assert rules["AnnexaStoreNeverVerified"]["for"] == "50h"
     assert (
         rules["AnnexaSourceStale"]["annotations"]["runbook_url"] == "https://wiki.example.com/annexa#annexasourcestale"
     )

@@ -19,7 +19,13 @@ README = DEPLOY / "README.md"
 
 REQUIRED_ALERTS = {
     "AnnexaSourceStale",
-    "AnnexaCollectionErrors",
+    "AnnexaSourceFailed",
+    "AnnexaSourceDegraded",
+    "AnnexaStoreVerifyFailed",
+    "AnnexaStoreVerifyStale",
+    "AnnexaStoreNeverVerified",
+    "AnnexaRiskAcceptanceExpiring",
+    "AnnexaRiskAcceptanceExpired",
     "AnnexaControlRegressed",
     "AnnexaManualEvidenceExpiring",
     "AnnexaExporterDown",
@@ -129,9 +135,16 @@ def test_alert_conditions_on_fixture_data(prometheus_with_data) -> None:  # type
 
     assert labels("AnnexaSourceStale", "source") == {"aws-main", "gh"}  # fixture timestamps are in the past
     # A.5.1 / A.6.3 are manual and A.7.4 not applicable: excluded although their evidence is old.
-    assert labels("AnnexaEvidenceStale", "control") == {"A.8.16"}
+    # Evidence timestamps are in the past too; manual/not-applicable controls stay excluded.
+    assert labels("AnnexaEvidenceStale", "control") == {"A.5.15", "A.8.5", "A.8.15", "A.8.16"}
     assert prom.query(by_name["AnnexaExporterDown"])["result"] == []
-    assert prom.query(by_name["AnnexaCollectionErrors"])["result"] == []  # constant counters
+    assert labels("AnnexaSourceFailed", "source") == {"gcp-new"}
+    assert labels("AnnexaSourceDegraded", "source") == {"gh"}
+    assert prom.query(by_name["AnnexaStoreVerifyFailed"])["result"] == []  # annexa_store_verify_ok 1
+    # The fixture exporter has a verification timestamp: not "never verified".
+    assert prom.query(by_name["AnnexaStoreNeverVerified"])["result"] == []
+    assert labels("AnnexaRiskAcceptanceExpiring", "state") == {"expiring"}
+    assert labels("AnnexaRiskAcceptanceExpired", "state") == {"expired"}
     # gcp-new has run (with errors) but has no success timestamp; aws-main and gh have one.
     assert labels("AnnexaSourceNeverSucceeded", "source") == {"gcp-new"}
     assert prom.query(by_name["AnnexaStoreUnreachable"])["result"] == []  # annexa_store_up 1

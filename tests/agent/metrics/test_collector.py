@@ -94,19 +94,32 @@ def test_metrics_from_a_real_store(demo: Path) -> None:
     def per_source(name: str) -> dict[str, float]:
         return {la["source"]: v for la, v in m.get(name, [])}
 
+    # kit-c collects its accounts but never its people: degraded, so it has a last success but no last ok.
     success = per_source("annexa_source_last_success_timestamp_seconds")
-    assert set(success) == {"kit-a", "kit-b"}  # kit-c only ever ran with errors
+    assert set(success) == {"kit-a", "kit-b", "kit-c"}
     assert all(abs(time.time() - ts) < 600 for ts in success.values())
-    assert set(per_source("annexa_last_run_timestamp_seconds")) == {"kit-a", "kit-b", "kit-c"}
+    assert set(per_source("annexa_source_last_ok_timestamp_seconds")) == {"kit-a", "kit-b"}
+    assert set(per_source("annexa_source_last_run_timestamp_seconds")) == {"kit-a", "kit-b", "kit-c"}
+    outcome = {(la["source"], la["outcome"]): v for la, v in m["annexa_source_outcome"]}
+    assert outcome[("kit-a", "ok")] == 1 and outcome[("kit-c", "degraded")] == 1
+    assert outcome[("kit-c", "ok")] == 0 and outcome[("kit-c", "failed")] == 0
+    missing = {(la["source"], la["reason"]): v for la, v in m["annexa_source_uncollected_types"]}
+    assert missing[("kit-c", "denied")] == 1 and missing[("kit-a", "denied")] == 0
+    errs = {(la["source"], la["resource_type"], la["reason"]): v for la, v in m["annexa_source_collection_errors"]}
+    assert errs == {("kit-c", "testkit.person", "denied"): 1}
+    runs = {(la["source"], la["outcome"]): v for la, v in m["annexa_source_runs_total"]}
+    assert runs[("kit-c", "degraded")] == 2 and runs[("kit-a", "ok")] == 1 and runs[("kit-a", "failed")] == 0
     assert per_source("annexa_source_errors_total") == {"kit-a": 0, "kit-b": 0, "kit-c": 2}
     assert set(per_source("annexa_collection_duration_seconds")) == {"kit-a", "kit-b", "kit-c"}
     assert per_source("annexa_source_resources") == {"kit-a": 3, "kit-b": 4, "kit-c": 1}
+    assert not [n for n in m if n.endswith("_created")]  # no creation-time noise
 
-    # Evidence age and manual evidence expiry.
-    ages = {la["control"]: v for la, v in m["annexa_evidence_age_seconds"]}
-    assert 0 <= ages["A.8.24"] < 600 and 0 <= ages["A.5.1"] < 600
-    assert "A.8.1" not in ages  # no evidence at all: no age rather than a made-up one
-    assert "A.5.18" not in ages  # only `error` findings (could not collect): not evidence
+    # Evidence freshness as timestamps, and manual evidence expiry.
+    fresh = {la["control"]: v for la, v in m["annexa_control_evidence_timestamp_seconds"]}
+    assert 0 <= time.time() - fresh["A.8.24"] < 600 and 0 <= time.time() - fresh["A.5.1"] < 600
+    assert "A.8.1" not in fresh  # no evidence at all: no timestamp rather than a made-up one
+    assert "A.5.18" not in fresh  # only `error` findings (could not collect): not evidence
+    assert "annexa_evidence_age_seconds" not in m
     expiry = {la["control"]: v for la, v in m["annexa_manual_evidence_expiry_timestamp_seconds"]}
     assert set(expiry) == {"A.5.1"}
     assert abs(expiry["A.5.1"] - (time.time() + demo_store.MANUAL_VALID_DAYS * 86400)) < 600
@@ -137,7 +150,7 @@ def test_values_survive_a_restart(demo: Path) -> None:
     proc = cli(demo, "metrics", "show")
     assert proc.returncode == 0, proc.stderr
     after = parse(proc.stdout)
-    volatile = {"annexa_evidence_age_seconds", "annexa_metrics_compute_duration_seconds"}
+    volatile = {"annexa_metrics_compute_duration_seconds"}
     for name in set(before) | set(after):
         if name in volatile:
             assert {tuple(sorted(la.items())) for la, _ in before[name]} == \
