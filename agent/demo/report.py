@@ -71,8 +71,9 @@ def _controls(result: DemoResult) -> None:
     emit_table(table, TABLE_COLUMNS, title="ISO/IEC 27001:2022 Annex A controls with evidence (demo)")
     hidden = len(rows) - len(evidenced)
     if hidden:
-        click.echo(f"  …and {hidden} controls with no evidence yet (status unknown): they need other sources "
-                   "(GitHub, Okta, HR…) or documents; see `annexa controls`.")
+        click.echo(f"  …and {hidden} controls with no evidence yet (status unknown): most are "
+                   "processes shown by documents (`annexa evidence add`), or need rules no source has yet; "
+                   "see `annexa controls --coverage`.")
     for theme in THEMES:
         counts = Counter(r["status"] for r in rows if r["theme"] == theme)
         total = sum(counts.values())
