@@ -1,4 +1,5 @@
-"""Cross-process locks per source, so two daemons (replicas, pods) never collect one source at once.
+"""Cross-process locks: per source, so two daemons (replicas, pods) never collect one source at once;
+per run, so a run whose process died is known to be an orphan (RunLiveness below).
 
 PostgreSQL: a session advisory lock held on a dedicated connection for the whole run; it is
 released when the run ends, and by the server if the process dies. SQLite: a file lock next to
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -98,3 +100,106 @@ class SourceLocks:
             yield True
         finally:
             flock.release()
+
+
+RUN_CLASS = 0x414E5852  # "ANXR": the first key of the two-key advisory lock space, for run liveness
+
+
+class RunLiveness:
+    """Whether the process that began a `running` run is still there: a lock per run, held while it runs.
+
+    The run's process takes the lock before the `running` row commits (`EvidenceStore.begin_run`) and
+    releases it only after the run is sealed. Another process that can take the lock of a `running`
+    run therefore knows its holder is gone (kill -9, crash, OOM kill, lost node) and may seal it.
+    PostgreSQL: a session advisory lock on a dedicated connection, freed by the server when the
+    holder's session ends, so it works across hosts and pods. SQLite: a file lock next to the
+    database, freed by the kernel when the holder dies.
+    """
+
+    def __init__(self, store: EvidenceStore):
+        self.store = store
+        self._held: dict[int, Any] = {}
+
+    # -- the holder's side ---------------------------------------------------------------------
+    def hold(self, run_id: int) -> None:
+        """Take the run's lock (a new run id: nobody else can hold it). Raises if that fails."""
+        release = self._try(run_id)
+        if release is None:
+            raise RuntimeError(f"the liveness lock of run {run_id} is held by another process")
+        self._held[run_id] = release
+
+    def release(self, run_id: int) -> None:
+        release = self._held.pop(run_id, None)
+        if release is not None:
+            release()
+
+    # -- everyone else's side ------------------------------------------------------------------
+    @contextmanager
+    def claim(self, run_id: int) -> Iterator[bool]:
+        """`with liveness.claim(run_id) as dead:` dead is True when the run's process is gone; the lock
+        is then held by this process until the block ends, so no other process seals the run at once."""
+        if run_id in self._held:
+            yield False
+            return
+        release = self._try(run_id)
+        try:
+            yield release is not None
+        finally:
+            if release is not None:
+                release()
+
+    # -- mechanisms ----------------------------------------------------------------------------
+    def _try(self, run_id: int) -> Callable[[], None] | None:
+        """Take the lock without waiting: a function that releases it, or None if it is held."""
+        dialect = self.store.dialect
+        if dialect == "postgresql":
+            return self._try_advisory(run_id)
+        if dialect == "sqlite":
+            return self._try_file(run_id)
+        raise RuntimeError(f"no run liveness lock for database {dialect!r}")  # pragma: no cover
+
+    def _try_advisory(self, run_id: int) -> Callable[[], None] | None:
+        key = {"a": _int32(RUN_CLASS), "b": _int32(run_id % (1 << 32))}
+        conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:a, :b)"), key).scalar())
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return None
+
+        def release() -> None:
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:a, :b)"), key)
+            except Exception as exc:  # the session is gone, and the lock with it
+                log.warning("could not release the liveness lock of run %s: %s", run_id, exc)
+            finally:
+                conn.close()
+
+        return release
+
+    def _try_file(self, run_id: int) -> Callable[[], None] | None:
+        database = make_url(self.store.url).database
+        if not database or database == ":memory:":  # one process only: a lock in memory
+            with _memory_guard:
+                lock = _memory_locks.setdefault(f"run:{id(self.store.engine)}:{run_id}", threading.Lock())
+            return lock.release if lock.acquire(blocking=False) else None
+        from filelock import FileLock, Timeout
+
+        path = f"{database}.run-{run_id}.lock"
+        flock = FileLock(path, thread_local=False)
+        try:
+            flock.acquire(timeout=0)
+        except Timeout:
+            return None
+
+        def release() -> None:
+            flock.release()
+            # The run is sealed (or was found sealed) by now: whoever opens this file later and locks
+            # it re-reads the run's state first, so removing the file here is safe.
+            with suppress(OSError):
+                os.unlink(path)
+
+        return release

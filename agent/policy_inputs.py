@@ -20,6 +20,7 @@ produced it through the run that opened it (``first_run``): that run's rule set 
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import logging
@@ -141,6 +142,8 @@ def capture_for_run(store: Any, config: Any, rule_set: Any) -> dict[str, Any] | 
         return capture(store.blobs, getattr(rule_set, "rules", rule_set), soa_path=config.soa_path,
                        exceptions_path=config.exceptions_path, base=config.base_dir)
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # a full disk stops the run (sealed incomplete, one clear line), not just this record
         log.warning("could not record the run's policy inputs: %s", exc)
         return None
 

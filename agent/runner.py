@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.config import Config, SourceConfig
+from agent.errors import AnnexaError
 from agent.health import gap_note, log_summary, real_errors
+from agent.locks import RunLiveness
 from agent.metrics.snapshot import record_summaries
 from agent.model import CollectionError, Finding, Resource, Status, canonical_json
 from agent.policy_inputs import capture_for_run
 from agent.redaction import Redactor
 from agent.rules.engine import CompiledRule, Evaluation, PythonRuleFailed, RuleSet
-from agent.runtypes import RunInterrupted, RunObserver, SourceSummary
+from agent.runtypes import RunFailed, RunInterrupted, RunObserver, SourceSummary, interruption
 from agent.sharding import Shard
 from agent.store.recorder import SourceRecorder
 from agent.store.store import EvidenceStore
@@ -138,9 +140,25 @@ class Runner:
 
     # -- the run ---------------------------------------------------------------------------
     def run(self, sources: list[SourceConfig], shard: str | None = None) -> RunResult:
+        """One run, always sealed: complete or partial when it ends, `incomplete` on a signal or an error.
+
+        Runs left `running` by a process that is gone (kill -9, crash) are sealed `incomplete` first,
+        so they take their place in the chain before this run. While this run is open, its liveness
+        lock (agent.locks.RunLiveness) tells other processes that it is not an orphan.
+        """
         self.store.check_not_wiped()  # never start a new chain on a wiped or replaced database
-        run_id = self.store.begin_run([s.name for s in sources], shard)
-        policy = {"policy_inputs": capture_for_run(self.store, self.config, self.rules)}  # sealed below
+        liveness = RunLiveness(self.store)
+        for orphan in self.store.seal_orphans(liveness.claim):
+            log.warning("run %s was left running by a process that is gone: sealed as incomplete", orphan,
+                        extra={"run_id": orphan})
+        run_id = self.store.begin_run([s.name for s in sources], shard, liveness=liveness.hold)
+        try:
+            return self._run(run_id, sources, shard)
+        finally:
+            liveness.release(run_id)  # only once the run is sealed (or left for the next run to seal)
+
+    def _run(self, run_id: int, sources: list[SourceConfig], shard: str | None) -> RunResult:
+        policy: dict[str, Any] = {}
         summaries = {s.name: SourceSummary(s.name, s.type) for s in sources}
         recorders: dict[str, SourceRecorder] = {}
         contexts: dict[str, CollectorContext] = {}
@@ -165,13 +183,15 @@ class Runner:
             with slots:
                 self._produce(name, collector, put)
 
-        for src in sources:
-            collector_cls = get_collector(src.type)
-            part = partition_of(src, shard)
-            contexts[src.name] = self._context(src, collector_cls, self.observer.message, part)
-            owner = None if part is None else _owner(collector_cls, part, src.name)
-            recorders[src.name] = self.store.source_recorder(run_id, src.name, src.type, owner=owner, shard=shard)
         try:
+            policy["policy_inputs"] = capture_for_run(self.store, self.config, self.rules)  # sealed below
+            for src in sources:
+                collector_cls = get_collector(src.type)
+                part = partition_of(src, shard)
+                contexts[src.name] = self._context(src, collector_cls, self.observer.message, part)
+                owner = None if part is None else _owner(collector_cls, part, src.name)
+                recorders[src.name] = self.store.source_recorder(run_id, src.name, src.type, owner=owner,
+                                                                 shard=shard)
             for src in sources:
                 started[src.name] = time.monotonic()
                 self.observer.source_started(src.name, src.type)
@@ -212,17 +232,35 @@ class Runner:
             manifest = self.store.seal_run(run_id, status, extra=policy)
             record_summaries(self.store, run_id)  # what a metrics scrape reads (agent.metrics.snapshot)
             return RunResult(run_id, status, summaries, manifest)
-        except (KeyboardInterrupt, RunInterrupted):
+        except BaseException as exc:  # a signal, a stop request, a full disk, a bug: the run ends sealed
             stop.set()
             self._drain(items)
-            for rec in recorders.values():
-                if not rec.done:
-                    rec.abandon()
-            self.store.seal_run(run_id, "incomplete", extra=policy)
-            raise
+            log.debug("run %s ends incomplete: %s", run_id, type(exc).__name__, exc_info=True)
+            sealed = self._seal_incomplete(run_id, recorders, policy, exc)
+            if isinstance(exc, (RunInterrupted, AnnexaError)) or not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SIGTERM (Terminated), SystemExit and stop requests unwind as they are
+            raise RunFailed(run_id, exc, sealed) from exc
         finally:
             stop.set()
             self._drain(items)
+
+    def _seal_incomplete(self, run_id: int, recorders: dict[str, SourceRecorder], policy: dict[str, Any],
+                         cause: BaseException) -> bool:
+        """Keep what can be kept and seal the run `incomplete`. False if even that failed (then the run
+        stays `running` and the next run seals it as an orphan, once this run's liveness lock is released)."""
+        for rec in recorders.values():
+            if not rec.done:
+                try:
+                    rec.abandon()
+                except Exception as exc:  # e.g. the disk is full: the unflushed rows are lost, the run is not
+                    log.info("source %s: could not keep its unflushed rows: %s", rec.name, exc)
+        try:
+            self.store.close_open_sources(run_id)  # a recorder that could not finish: roots over its rows
+            self.store.seal_run(run_id, "incomplete", extra={**policy, "interruption": interruption(cause)})
+        except Exception as exc:  # the caller says so (RunFailed); the next run seals it as an orphan
+            log.info("could not seal run %s as incomplete (%s): the next run will", run_id, exc)
+            return False
+        return True
 
     @staticmethod
     def _produce(name: str, collector: Collector, put: Callable[[tuple[str, Any]], bool]) -> None:

@@ -36,7 +36,9 @@ class App:
 
         cfg = self.config
         paths = [cfg.resolve(p) for p in cfg.rules.paths]
-        rules = load_rules(paths, known_types=set(known_resource_types()))
+        # A Python rule whose module cannot be imported is `rules validate`'s to report (exit 2); a run
+        # records `error` findings for that rule only and goes on with the others.
+        rules = load_rules(paths, known_types=set(known_resource_types()), import_functions=False)
         check_configured_params(str(cfg.path or "annexa.yaml"), cfg.configured_params(), rules)
         return rules
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 STARTER = """\
-# Annexa configuration. Reference: docs in the repository (shared contract) and `annexa --help`.
+# Annexa configuration. Reference: docs/reference.md in the Annexa repository, and `annexa --help`.
 # Secrets never go in this file: name the environment variable that holds them (token_env).
 
 store:

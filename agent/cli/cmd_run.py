@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
 import sys
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agent.cli.app import App, pass_app
 from agent.cli.output import emit_json
 from agent.cli.progress import RichObserver, make_observer
+from agent.errors import AnnexaError
+from agent.runtypes import Terminated
 
 if TYPE_CHECKING:
     from agent.runner import RunResult
@@ -25,6 +31,47 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
     if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
         raise click.BadParameter("expected K/N with 0 <= K < N, e.g. 0/4", param_hint="--shard")
     return int(m.group(1)), int(m.group(2))
+
+
+class RunTerminated(AnnexaError):
+    """SIGTERM or Ctrl-C ended `annexa run`: the run was sealed `incomplete` on the way out.
+    Exit 143 (128 + SIGTERM) or 130 (128 + SIGINT)."""
+
+    def __init__(self, signal_name: str = "SIGTERM") -> None:
+        self.exit_code = 143 if signal_name == "SIGTERM" else 130
+        verb = "terminated" if signal_name == "SIGTERM" else "interrupted"
+        super().__init__(f"{verb} ({signal_name}): a run that had begun was sealed as incomplete")
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While running, SIGTERM (what Kubernetes sends a pod) unwinds like Ctrl-C, so the run is sealed;
+    either signal ends the command with one line and exit 143 or 130.
+
+    Only the first signal unwinds: a second one while the run is being sealed is ignored (Kubernetes
+    follows with SIGKILL after its grace period; the next run then seals the orphan).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = False
+
+    def stop(_signum: int, _frame: Any) -> None:
+        nonlocal fired
+        if fired:
+            return
+        fired = True
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except Terminated:
+        raise RunTerminated("SIGTERM") from None
+    except KeyboardInterrupt:  # said here, before click turns it into a bare "Aborted"
+        raise RunTerminated("SIGINT") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class NothingToRun(Exception):
@@ -144,7 +191,8 @@ def run(app: App, sources: tuple[str, ...], shard: str | None, fail_on: str | No
         push_gateway: str | None) -> None:
     """Collect, evaluate and store once. Exit 3 if a source or resource type could not be collected."""
     try:
-        result = execute_run(app, sources, shard, quiet=quiet or fmt == "json")
+        with terminate_as_interrupt():
+            result = execute_run(app, sources, shard, quiet=quiet or fmt == "json")
     except NothingToRun as nothing:
         if fmt == "json":
             emit_json({"run_id": None, "status": nothing.status, "shard": shard, "sources": [], "errors": []})

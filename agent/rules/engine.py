@@ -62,7 +62,14 @@ class CompiledRule:
         self.pass_message = MessageTemplate(rule.pass_message) if rule.pass_message else None
         self.unknown_if = jmespath.compile(rule.unknown_if) if rule.unknown_if else None
         self.unknown_message = MessageTemplate(rule.unknown_message) if rule.unknown_message else None
-        self.function: PythonRule | None = resolve_function(rule.function) if rule.function else None
+        self.function: PythonRule | None = None
+        self.load_error: str | None = None  # why a Python rule's function could not be loaded
+        if rule.function:
+            try:
+                self.function = resolve_function(rule.function)
+            except ValueError as exc:  # its module fails to import: `error` findings for this rule only
+                log.warning("rule %s: cannot load function %s: %s", rule.id, rule.function, exc)
+                self.load_error = f"{rule.id}: cannot load function {rule.function!r}: {exc}"
 
     @property
     def id(self) -> str:
@@ -177,7 +184,8 @@ class RuleSet:
         """Run one Python rule. Whatever goes wrong inside it (an exception, even `sys.exit()`, or a
         result that is not a list of Evaluations of resources) raises PythonRuleFailed, and the runner
         records `error` findings for this rule only."""
-        assert compiled.function is not None
+        if compiled.function is None:
+            raise PythonRuleFailed(compiled.load_error or f"{compiled.id}: no function to run")
         ctx = PythonRuleContext(rule=compiled.rule, now=self.now, identity=identity,
                                 params=self.params.for_rule(compiled.rule),
                                 source_params=lambda source: self.params.for_rule(compiled.rule, source))

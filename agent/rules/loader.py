@@ -95,7 +95,7 @@ def compile_expression(expr: str, field: str, params: Mapping[str, Any] | None =
     return compiled
 
 
-def _check_rule(rule: Rule, known_types: set[str] | None) -> None:
+def _check_rule(rule: Rule, known_types: set[str] | None, import_functions: bool = True) -> None:
     path = rule.file
     for field, expr in (("where", rule.where), ("assert", rule.assert_), ("unknown_if", rule.unknown_if)):
         if expr is None:
@@ -120,7 +120,7 @@ def _check_rule(rule: Rule, known_types: set[str] | None) -> None:
             if rtype not in known_types:
                 raise RuleError(path, f"rule {rule.id}: unknown resource type {rtype!r} (no installed "
                                 "collector emits it)", line=rule.line_of(field), field=field)
-    if rule.kind == "python":
+    if rule.kind == "python" and import_functions:
         try:
             resolve_function(rule.function or "")
         except ValueError as exc:
@@ -187,8 +187,12 @@ def _normalise_controls(rule: Rule) -> Rule:
 
 
 def load_rules(extra_paths: Iterable[Path | str] = (), *, builtin: bool = True,
-               known_types: set[str] | None = None) -> list[Rule]:
-    """Load and fully check all rules: schema, JMESPath, templates, types, controls, unique ids."""
+               known_types: set[str] | None = None, import_functions: bool = True) -> list[Rule]:
+    """Load and fully check all rules: schema, JMESPath, templates, types, controls, unique ids.
+
+    `import_functions=False` leaves Python rules' modules to the run: one that cannot be imported
+    then gives `error` findings for its own rules (agent.rules.engine), while `rules validate`
+    (the default, True) reports it with file and line."""
     roots: list[Path | str] = [builtin_rule_root()] if builtin else []
     roots.extend(extra_paths)
     seen: dict[str, Rule] = {}
@@ -203,7 +207,7 @@ def load_rules(extra_paths: Iterable[Path | str] = (), *, builtin: bool = True,
                 first = seen[rule.id]
                 raise RuleError(rule.file, f"duplicate rule id {rule.id} (first defined at {first.file}:"
                                 f"{first.line})", line=rule.line_of("id"), field="id")
-            _check_rule(rule, known_types)
+            _check_rule(rule, known_types, import_functions)
             rule = _normalise_controls(rule)
             seen[rule.id] = rule
             out.append(rule)

@@ -80,7 +80,9 @@ class PackStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             for statement in _SCHEMA:
                 conn.execute(statement)
-        except sqlite3.OperationalError:  # a read-only copy of the store
+        except sqlite3.OperationalError as exc:  # a read-only copy of the store
+            if "full" in str(exc):  # "database or disk is full": not read-only, the run must stop on it
+                raise
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
             self._writable = False
         self._conn = conn

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select, text, update
@@ -20,6 +21,8 @@ from agent.store.schema import cursors, findings, run_sources, runs
 from agent.store.timeutil import as_utc, ts_text, utcnow
 
 CHAIN_LOCK_ID = 0x414E4E58  # "ANNX": PostgreSQL advisory lock serialising the sealing of runs
+#: Sealed into an orphan's manifest (`interruption`): why it ended without its own process sealing it.
+ORPHANED = "the run's process was gone (killed or crashed); sealed incomplete by a later run"
 
 
 class EvidenceStore:
@@ -157,35 +160,55 @@ class EvidenceStore:
             logging.getLogger("annexa.store").warning("could not write the chain checkpoint %s: %s",
                                                       self.checkpoint, exc)
 
-    def seal_orphans(self, alive: Any) -> list[int]:
-        """Seal as `incomplete` every `running` run whose process is gone (`alive(run_id)` is False).
+    def seal_orphans(self, claim: Callable[[int], AbstractContextManager[bool]]) -> list[int]:
+        """Seal as `incomplete` every `running` run whose process is gone; returns their ids.
 
-        What the orphan had flushed stays, under its own roots (each batch was one transaction, so it
-        is consistent): its sources are marked incomplete, never complete, so nothing it did not see is
-        closed and no cursor moved.
+        `claim(run_id)` (agent.locks.RunLiveness.claim) yields True when the run's process is gone,
+        holding the run's liveness lock until the block ends, so two processes never seal one
+        orphan at once; the run's state is read again under that lock. What the orphan had flushed
+        stays, under its own roots (each batch was one transaction, so it is consistent): its
+        sources are marked incomplete, never complete, so nothing it did not see is closed and no
+        cursor moved.
         """
         with self.engine.connect() as conn:
-            candidates = conn.execute(select(runs.c.id).where(runs.c.seq.is_(None), runs.c.status == "running")
+            candidates = conn.execute(select(runs.c.id).where(runs.c.seq.is_(None), runs.c.status == "running",
+                                                              runs.c.kind == "run")
                                       .order_by(runs.c.id)).scalars().all()
         sealed = []
         for run_id in candidates:
-            if alive(run_id):
-                continue
-            from agent.store.recorder import compute_roots
-
-            with self.engine.connect() as conn:
-                open_sources = conn.execute(select(run_sources.c.source).where(
-                    run_sources.c.run_id == run_id, run_sources.c.status == "running")).scalars().all()
-            for source in open_sources:
-                evidence_root, findings_root = compute_roots(self, run_id, source)
-                with self.engine.begin() as conn:
-                    conn.execute(update(run_sources).where(run_sources.c.run_id == run_id,
-                                                           run_sources.c.source == source).values(
-                        status="incomplete", finished_at=utcnow(), evidence_root=evidence_root,
-                        findings_root=findings_root))
-            self.seal_run(run_id, "incomplete")
-            sealed.append(run_id)
+            with claim(run_id) as dead:
+                if dead and self._seal_orphan(run_id):
+                    sealed.append(run_id)
         return sealed
+
+    def _seal_orphan(self, run_id: int) -> bool:
+        with self.engine.connect() as conn:
+            still = conn.execute(select(runs.c.id).where(runs.c.id == run_id, runs.c.seq.is_(None))).first()
+        if still is None:  # sealed by its own process (or another one) since the candidates were read
+            return False
+        self.close_open_sources(run_id)
+        self.seal_run(run_id, "incomplete", extra={"interruption": ORPHANED})
+        return True
+
+    def close_open_sources(self, run_id: int) -> list[str]:
+        """Mark the run's sources still `running` as `incomplete`, with roots over what they flushed.
+
+        For a run that ends without its recorders finishing (an orphan, or a recorder that failed on
+        a full disk), so that its sealed manifest covers every row it wrote."""
+        from agent.store.recorder import compute_roots
+
+        with self.engine.connect() as conn:
+            open_sources = conn.execute(select(run_sources.c.source).where(
+                run_sources.c.run_id == run_id, run_sources.c.status == "running")).scalars().all()
+        for source in open_sources:
+            evidence_root, findings_root = compute_roots(self, run_id, source)
+            with self.engine.begin() as conn:
+                conn.execute(update(run_sources).where(run_sources.c.run_id == run_id,
+                                                       run_sources.c.source == source,
+                                                       run_sources.c.status == "running").values(
+                    status="incomplete", finished_at=utcnow(), evidence_root=evidence_root,
+                    findings_root=findings_root))
+        return list(open_sources)
 
     # -- cursors ---------------------------------------------------------------------------
     def cursor_value(self, source: str, key: str) -> Any:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.agent.cli.test_cli import annexa, one_line_error
 from tests.agent.test_runner import FAILING_RULES, PYTHON_RULE
 from tests.conftest import World, write_config
@@ -55,3 +57,32 @@ def test_a_run_with_a_raising_rule_completes_with_error_findings(tmp_path: Path,
     assert [s for (rule, _), s in status.items() if rule == "testkit.account.exits"] == ["error"]
     runs = json.loads(annexa("--config", str(config), "runs", "--format", "json").stdout)
     assert [r["status"] for r in runs] == ["complete"]
+
+
+@pytest.mark.parametrize(("name", "module", "words"), [
+    ("exits_on_import", "import sys\nsys.exit(0)\n", "importing {name} called sys.exit(0)"),
+    ("fails_on_import", "raise ImportError('broken build')\n", "importing {name} raised ImportError: broken build"),
+])
+def test_a_run_with_a_rule_module_that_fails_to_import_gives_error_findings(
+        tmp_path: Path, world: World, name: str, module: str, words: str) -> None:
+    """`rules validate` reports the module (exit 2); a run goes on and records `error` for its rules only."""
+    (tmp_path / f"{name}.py").write_text(module)
+    world.add("testkit.widget", "w1", {"name": "w1", "pattern": "^w", "encryption": {"enabled": True}})
+    world.add("testkit.account", "u1", {"email": "a@acme.com", "active": True})
+    packs = tmp_path / "packs"
+    packs.mkdir()
+    (packs / "failing.yaml").write_text(FAILING_RULES + PYTHON_RULE.format(name="x").replace(
+        "tests.support.bad_rules:x", f"{name}:check"))
+    config = write_config(tmp_path, world)
+    config.write_text(config.read_text().replace("rules:\n  paths: [", f"rules:\n  paths: [{packs}, "))
+    env = {"PYTHONPATH": f"{tmp_path}:{Path.cwd()}"}
+    validate = annexa("--config", str(config), "rules", "validate", str(packs), env=env)
+    assert validate.returncode == 2 and words.format(name=name) in one_line_error(validate)
+    run = annexa("--config", str(config), "--log-level", "error", "run", "--format", "json", "--quiet", env=env)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["status"] == "complete"
+    findings = json.loads(annexa("--config", str(config), "findings", "--format", "json", env=env).stdout)
+    status = {(f["rule"], f["resource"]["id"]): (f["status"], f["message"]) for f in findings}
+    assert status[("testkit.widget.name_matches_pattern", "w1")][0] == "pass"
+    [(state, message)] = [v for (rule, _), v in status.items() if rule == "testkit.account.x"]
+    assert state == "error" and words.format(name=name) in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -251,3 +252,20 @@ def test_list_parameters_from_yaml_are_plain_lists_for_functions(tmp_path) -> No
     (loaded,) = load_rules([pack], known_types={"testkit.widget"}, builtin=False)
     assert evaluate(loaded, widget({"specs": ["20-30"]})).status is Status.FAIL
     assert evaluate(loaded, widget({"specs": ["80"]})).status is Status.PASS
+
+
+def test_a_python_rule_whose_module_cannot_be_imported_fails_only_when_it_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiling the rule set never raises for it (the other rules still run); running it is an error."""
+    from agent.rules.engine import PythonRuleFailed
+
+    (tmp_path / "exits_at_import.py").write_text("import sys\nsys.exit(3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    r = Rule.model_validate({
+        "id": "t.unloadable", "title": "Unloadable rule", "kind": "python", "function": "exits_at_import:check",
+        "resources": ["testkit.account"], "severity": "high", "controls": ["A.5.18"],
+        "message": "m", "guidance": "Access ends with employment.", "remediation": "Disable."})
+    rs = RuleSet([r], now=NOW)
+    assert rs.python[0].load_error is not None
+    with pytest.raises(PythonRuleFailed, match=r"t.unloadable: cannot load function .*called sys.exit\(3\)"):
+        rs.evaluate_python(rs.python[0], {"testkit.account": []})
