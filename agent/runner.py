@@ -27,6 +27,7 @@ from agent.policy_inputs import capture_for_run
 from agent.redaction import Redactor
 from agent.rules.engine import CompiledRule, Evaluation, PythonRuleFailed, RuleSet
 from agent.runtypes import RunFailed, RunInterrupted, RunObserver, SourceSummary, interruption
+from agent.sharding import Shard
 from agent.store.recorder import SourceRecorder
 from agent.store.store import EvidenceStore
 from collectors.base import Collector, CollectorContext, Cursor, Progress
@@ -64,13 +65,26 @@ _DONE = object()
 
 
 def select_sources(config: Config, names: list[str] | None, shard: tuple[int, int] | None) -> list[SourceConfig]:
-    """The configured sources to run: by name, then this shard's share (stable by name)."""
+    """The configured sources to run: by name, then this shard's share.
+
+    A partitioned source (e.g. AWS: accounts x regions, agent.sharding) runs in every shard, each
+    shard collecting its own part; the other sources are dealt out whole, stable by name.
+    """
     chosen = [config.source(n) for n in names] if names else [s for s in config.sources if s.enabled]
     if shard:
         k, n = shard
-        ordered = sorted(chosen, key=lambda s: s.name)
-        chosen = [s for i, s in enumerate(ordered) if i % n == k]
+        split = [s for s in chosen if get_collector(s.type).partitioned]
+        ordered = sorted((s for s in chosen if s not in split), key=lambda s: s.name)
+        whole = {s.name for i, s in enumerate(ordered) if i % n == k}
+        chosen = [s for s in chosen if s in split or s.name in whole]
     return chosen
+
+
+def partition_of(src: SourceConfig, shard: str | None) -> Shard | None:
+    """This run's share of `src` when `--shard` splits inside it; None when the run takes it whole."""
+    if not shard or not get_collector(src.type).partitioned:
+        return None
+    return Shard.parse(shard)
 
 
 class Runner:
@@ -112,10 +126,13 @@ class Runner:
                         severity=c.rule.severity.value, controls=c.rule.controls, title=c.rule.title)
                 for c in self.rules.rules_for_type(err.resource_type)]
 
-    def _context(self, src: SourceConfig, collector_cls: type[Collector], sink: Callable[[str, str], None]
-                 ) -> CollectorContext:
+    def _context(self, src: SourceConfig, collector_cls: type[Collector], sink: Callable[[str, str], None],
+                 part: Shard | None = None) -> CollectorContext:
         options = collector_cls.Options.model_validate(src.options())
+        owns_unit = None if part is None else (
+            lambda account, region, name=src.name: part.owns_unit(name, account, region))
         return CollectorContext(
+            owns_unit=owns_unit,
             source=src, options=options, logger=logging.getLogger(f"annexa.collector.{src.name}"),
             progress=Progress(sink, src.name),
             cursor=Cursor(lambda key, name=src.name: self.store.cursor_value(name, key)),
@@ -136,11 +153,11 @@ class Runner:
                         extra={"run_id": orphan})
         run_id = self.store.begin_run([s.name for s in sources], shard, liveness=liveness.hold)
         try:
-            return self._run(run_id, sources)
+            return self._run(run_id, sources, shard)
         finally:
             liveness.release(run_id)  # only once the run is sealed (or left for the next run to seal)
 
-    def _run(self, run_id: int, sources: list[SourceConfig]) -> RunResult:
+    def _run(self, run_id: int, sources: list[SourceConfig], shard: str | None) -> RunResult:
         policy: dict[str, Any] = {}
         summaries = {s.name: SourceSummary(s.name, s.type) for s in sources}
         recorders: dict[str, SourceRecorder] = {}
@@ -170,8 +187,11 @@ class Runner:
             policy["policy_inputs"] = capture_for_run(self.store, self.config, self.rules)  # sealed below
             for src in sources:
                 collector_cls = get_collector(src.type)
-                contexts[src.name] = self._context(src, collector_cls, self.observer.message)
-                recorders[src.name] = self.store.source_recorder(run_id, src.name, src.type)
+                part = partition_of(src, shard)
+                contexts[src.name] = self._context(src, collector_cls, self.observer.message, part)
+                owner = None if part is None else _owner(collector_cls, part, src.name)
+                recorders[src.name] = self.store.source_recorder(run_id, src.name, src.type, owner=owner,
+                                                                 shard=shard)
             for src in sources:
                 started[src.name] = time.monotonic()
                 self.observer.source_started(src.name, src.type)
@@ -265,11 +285,14 @@ class Runner:
             pass
 
     def _record(self, recorder: SourceRecorder, summary: SourceSummary, finding: Finding) -> None:
-        recorder.record_finding(finding)
+        if not recorder.record_finding(finding):
+            return  # another shard's part of the source
         summary.findings[finding.status.value] = summary.findings.get(finding.status.value, 0) + 1
 
     def _consume(self, recorder: SourceRecorder, summary: SourceSummary, resource: Resource,
                  kept: dict[str, list[Resource]]) -> None:
+        if not recorder.owns(resource.type, resource.account, resource.region):
+            return  # another shard's part (e.g. the account inventory every shard lists)
         self._redact(resource)  # before anything is hashed, stored or evaluated
         raw = canonical_json(resource.evidence_document())
         # Rules judge exactly what is stored: the JSON form (times as ISO strings, no Python objects).
@@ -319,6 +342,12 @@ class Runner:
                 self._redact(ev.resource)
                 digest = recorders[name].store.blobs.put_json(ev.resource.evidence_document())
                 self._record(recorders[name], summaries[name], self._finding(compiled, ev, digest))
+
+
+def _owner(collector_cls: type[Collector], part: Shard, source: str) -> Callable[[str, str | None, str | None], bool]:
+    def owns(resource_type: str, account: str | None, region: str | None) -> bool:
+        return part.owns_unit(source, *collector_cls.shard_unit(resource_type, account, region))
+    return owns
 
 
 def default_http_factory(src: SourceConfig) -> Callable[..., Any]:

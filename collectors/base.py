@@ -73,6 +73,9 @@ class CollectorContext:
     secret_env: Callable[[str], str | None] = lambda name: None
     expected_gaps: list[ExpectedGap] = field(default_factory=list)
     today: date = field(default_factory=lambda: clock.now().date())  # for expected gaps' expiry
+    # `--shard K/N` inside a partitioned source: (account, region) -> whether this shard owns that unit.
+    # None: the whole source. A collector may skip units it does not own; the runner drops their output.
+    owns_unit: Callable[[str | None, str | None], bool] | None = None
 
     @property
     def name(self) -> str:
@@ -115,8 +118,16 @@ class Collector(ABC):
     # Option keys holding local file paths: relative values are resolved against annexa.yaml's folder.
     path_options: ClassVar[tuple[str, ...]] = ()
 
+    # True when `shard_unit` partitions the source's work, so `--shard K/N` splits inside the source.
+    partitioned: ClassVar[bool] = False
+
     def __init__(self, ctx: CollectorContext):
         self.ctx = ctx
+
+    @classmethod
+    def shard_unit(cls, resource_type: str, account: str | None, region: str | None) -> tuple[str | None, str | None]:
+        """The (account, region) unit that collects a resource of this type and scope (agent.sharding)."""
+        return account, region
 
     @classmethod
     def preflight(cls, options: Any, source: SourceConfig) -> None:

@@ -87,11 +87,13 @@ def execute_run(app: App, sources: tuple[str, ...] = (), shard: str | None = Non
     """Run the configured sources once (used by `run` and `demo`).
 
     Each source is collected under the same cross-process lock as the daemon's, so a manual run,
-    a CronJob pod and a daemon never collect one source at once: a busy source is skipped.
+    a CronJob pod and a daemon never collect one source at once: a busy source is skipped. A shard's
+    part of a partitioned source has a lock of its own, so the N shards of one source run together.
     """
     from contextlib import ExitStack
 
     from agent.locks import SourceLocks
+    from agent.runner import partition_of
 
     cfg = app.config
     chosen = select_sources_for(app, sources, shard)
@@ -101,7 +103,8 @@ def execute_run(app: App, sources: tuple[str, ...] = (), shard: str | None = Non
         locks = SourceLocks(store)
         runnable = []
         for src in chosen:
-            if held.enter_context(locks.hold(src.name)):
+            part = partition_of(src, shard)
+            if held.enter_context(locks.hold(src.name if part is None else part.lock_name(src.name))):
                 runnable.append(src)
             else:
                 click.echo(f"source {src.name} is being collected by another process: skipped", err=True)
@@ -176,7 +179,8 @@ def _http_url(value: str | None, param: click.Parameter) -> str | None:
 
 @click.command("run")
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
-@click.option("--shard", help="K/N: run the K-th of N shares of the sources (0-based), for sharded CronJobs.")
+@click.option("--shard", help="K/N: run the K-th of N shares (0-based), for sharded CronJobs: AWS accounts x Regions "
+              "and Azure subscriptions are split between the shards, other sources are dealt out whole.")
 @click.option("--fail-on", type=click.Choice(["fail", "error"]), help="Exit 1 if any finding has this status.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress display.")

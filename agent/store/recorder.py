@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from agent.model import CollectionError, Finding, Resource, Status
 from agent.store.hashing import (
@@ -36,6 +36,7 @@ from agent.store.schema import findings, resource_states, run_sources, runs
 from agent.store.timeutil import as_utc, utcnow
 
 if TYPE_CHECKING:
+    from agent.sharding import Owner
     from agent.store.store import EvidenceStore
 
 BATCH = 500
@@ -50,14 +51,18 @@ class SourceStats:
     errors: list[CollectionError] = field(default_factory=list)
 
 
-def previous_cover(conn: Any, source: str, before_run: int) -> tuple[int, datetime] | None:
-    """The newest sealed run before `before_run` that covered `source` (complete or partial)."""
-    row = conn.execute(
-        select(run_sources.c.run_id, run_sources.c.finished_at)
-        .join(runs, runs.c.id == run_sources.c.run_id)
-        .where(run_sources.c.source == source, run_sources.c.run_id < before_run,
-               run_sources.c.status.in_(COVERING), runs.c.seq.is_not(None))
-        .order_by(run_sources.c.run_id.desc()).limit(1)).first()
+def previous_cover(conn: Any, source: str, before_run: int, shard: str | None = None
+                   ) -> tuple[int, datetime] | None:
+    """The newest sealed run before `before_run` that covered `source` (complete or partial).
+
+    For a shard of a partitioned source: the newest that covered this shard's part (same K/N, or whole)."""
+    query = (select(run_sources.c.run_id, run_sources.c.finished_at)
+             .join(runs, runs.c.id == run_sources.c.run_id)
+             .where(run_sources.c.source == source, run_sources.c.run_id < before_run,
+                    run_sources.c.status.in_(COVERING), runs.c.seq.is_not(None)))
+    if shard is not None:
+        query = query.where(or_(runs.c.shard.is_(None), runs.c.shard == shard))
+    row = conn.execute(query.order_by(run_sources.c.run_id.desc()).limit(1)).first()
     return None if row is None else (int(row.run_id), as_utc(row.finished_at))  # type: ignore[return-value]
 
 
@@ -74,10 +79,17 @@ def closing_values(row: Any, run_id: int, cover: tuple[int, datetime] | None) ->
 
 
 class SourceRecorder:
-    """Records one source's resources and findings within a run."""
+    """Records one source's resources and findings within a run.
 
-    def __init__(self, store: EvidenceStore, run_id: int, name: str, source_type: str):
+    `owner` (a shard of a partitioned source, agent.sharding): only the resources and findings whose
+    (type, account, region) this shard owns are recorded, and only owned intervals are closed when
+    unseen, so shards of one source never close each other's intervals. `shard` is its "K/N".
+    """
+
+    def __init__(self, store: EvidenceStore, run_id: int, name: str, source_type: str, *,
+                 owner: Owner | None = None, shard: str | None = None):
         self.store = store
+        self.owner = owner
         self.run_id = run_id
         self.name = name
         self.source_type = source_type
@@ -89,7 +101,7 @@ class SourceRecorder:
         self._seen_findings: set[bytes] = set()
         self.done = False
         with store.engine.begin() as conn:
-            self.cover = previous_cover(conn, name, run_id)
+            self.cover = previous_cover(conn, name, run_id, shard if owner is not None else None)
             conn.execute(insert(run_sources).values(
                 run_id=run_id, source=name, source_type=source_type, status="running", started_at=self.started,
                 resources=0, findings=0, errors=[]))
@@ -109,12 +121,20 @@ class SourceRecorder:
             self.flush()
         return digest
 
-    def record_finding(self, finding: Finding) -> None:
+    def owns(self, resource_type: str, account: str | None, region: str | None) -> bool:
+        return self.owner is None or self.owner(resource_type, account, region)
+
+    def record_finding(self, finding: Finding) -> bool:
+        """Buffer a finding; False (nothing recorded) when it belongs to another shard's part."""
+        res = finding.resource
+        if not self.owns(res.get("type") or "", res.get("account"), res.get("region")):
+            return False
         key = key_of(self.name, finding.rule, finding.resource_id)
         self._findings[key] = finding
         self.stats.findings += 1
         if len(self._findings) >= BATCH:
             self.flush()
+        return True
 
     def flush(self) -> None:
         if not self._resources and not self._findings:
@@ -221,9 +241,13 @@ class SourceRecorder:
             cols = [c.id, c.key, c.row_hash, c.first_run, c.first_seen]
             if table is findings and self.stats.errors:
                 cols = [findings]  # type: ignore[list-item]
+            rtype = c.type if table is resource_states else c.resource_type
+            if self.owner is not None and len(cols) > 1:
+                cols += [rtype, c.account, c.region]
             unseen = [dict(r) for r in conn.execute(select(*cols).where(
                 c.open.is_(True), c.source == self.name, c.first_run < self.run_id)).mappings()
-                if bytes.fromhex(r["key"])[:16] not in seen]
+                if bytes.fromhex(r["key"])[:16] not in seen
+                and (self.owner is None or self.owns(r[rtype.name], r["account"], r["region"]))]
             for i in range(0, len(unseen), BATCH):
                 chunk = unseen[i:i + BATCH]
                 conn.execute(update(table).where(c.id == bindparam("_id")).values(

@@ -94,8 +94,8 @@ class EvidenceStore:
                 liveness(run_id)
             return run_id
 
-    def source_recorder(self, run_id: int, name: str, source_type: str) -> SourceRecorder:
-        return SourceRecorder(self, run_id, name, source_type)
+    def source_recorder(self, run_id: int, name: str, source_type: str, **kwargs: Any) -> SourceRecorder:
+        return SourceRecorder(self, run_id, name, source_type, **kwargs)
 
     def _lock_chain(self, conn: Any, run_id: int) -> None:
         if self.dialect == "postgresql":
@@ -231,23 +231,25 @@ class EvidenceStore:
 
         An open interval was seen by every covering run of its source since it opened, so its
         `last_run`/`last_seen` are these (or its own first ones if it opened later, in a run that did
-        not complete). Nothing is written per open interval to know this.
+        not complete). Nothing is written per open interval to know this. A source split between
+        shards is covered only as recently as its least recent shard (agent.sharding.combine_coverage).
         """
         if conn is None:
             with self.engine.connect() as c:
                 return self.coverage(c)
         rs = run_sources.c
-        newest = (select(rs.source.label("source"), func.max(rs.run_id).label("run_id"))
+        newest = (select(rs.source.label("source"), runs.c.shard.label("shard"), func.max(rs.run_id).label("run_id"))
                   .join(runs, runs.c.id == rs.run_id)
                   .where(rs.status.in_(("complete", "partial")), runs.c.seq.is_not(None))
-                  .group_by(rs.source).subquery())
-        out: dict[str, tuple[int, Any]] = {}
-        for source, run_id, finished in conn.execute(
-            select(rs.source, rs.run_id, rs.finished_at)
+                  .group_by(rs.source, runs.c.shard).subquery())
+        rows = [(source, stype, shard, int(run_id), as_utc(finished))
+                for source, stype, shard, run_id, finished in conn.execute(
+            select(rs.source, rs.source_type, newest.c.shard, rs.run_id, rs.finished_at)
             .join(newest, and_(rs.source == newest.c.source, rs.run_id == newest.c.run_id))
-        ):
-            out[source] = (int(run_id), as_utc(finished))
-        return out
+        )]
+        from agent.sharding import combine_coverage
+
+        return combine_coverage(rows)
 
     def current_findings(self, *, rules: list[str] | None = None, status: str | None = None,
                          source: str | None = None) -> Iterator[dict[str, Any]]:

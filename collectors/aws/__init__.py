@@ -5,6 +5,7 @@ Fan-out (which accounts, which regions) is separate from fetching (one service i
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,10 @@ from collectors.aws.session import AccountSession, CallRecorder, assume_role_ses
 from collectors.base import Collector, CollectorOptions
 
 ACCOUNT_ID_LEN = 12
+# Regional services that also yield an account-level resource (region None) from the home Region,
+# e.g. CloudTrail's per-account coverage summary. Such a resource belongs to the account's global
+# shard unit (agent.sharding), so the shard owning that unit reads these services in the home Region too.
+HOME_REGION_ACCOUNT_LEVEL = frozenset({"cloudtrail"})
 
 
 class AwsOptions(CollectorOptions):
@@ -54,6 +59,12 @@ class AwsCollector(Collector):
     Options = AwsOptions
 
     recorder: CallRecorder | None = None  # last run's API-call counts (bench, policy coverage test)
+    partitioned: ClassVar[bool] = True  # `--shard K/N` splits accounts x regions (agent.sharding)
+
+    @classmethod
+    def shard_unit(cls, resource_type: str, account: str | None, region: str | None) -> tuple[str | None, str | None]:
+        """Regional types belong to (account, region); global services and the account to (account, None)."""
+        return account, None if region is None or resource_type in global_types() else region
 
     def collect(self) -> Iterator[Resource]:
         opts: AwsOptions = self.ctx.options
@@ -87,8 +98,10 @@ class AwsCollector(Collector):
         partition = identity["Arn"].split(":")[1]
         home.account_id = current
         cache = RunCache()
-        accounts = self._accounts(opts, home, current, partition, recorder, out)
         regions = self._regions(opts, home)
+        accounts = self._accounts(opts, home, current, partition, recorder, out, regions)
+        owns = self.ctx.owns_unit or (lambda account, region: True)
+        home_region = regions[0] if regions else "us-east-1"
         services = [s for s in all_services()
                     if (opts.services is None or s.name in opts.services) and s.name not in opts.exclude_services]
         # One lane per (account, service), each running up to `concurrency` tasks side by side: a
@@ -97,13 +110,17 @@ class AwsCollector(Collector):
         for account in accounts:
             for spec in services:
                 for region in ([None] if spec.global_ else regions):
+                    if not (owns(account.account_id, region) or (
+                            region == home_region and spec.name in HOME_REGION_ACCOUNT_LEVEL
+                            and owns(account.account_id, None))):
+                        continue  # another shard's unit
                     lanes.setdefault((account.account_id, spec.name), []).append((account, region, spec))
         total = sum(len(tasks) for tasks in lanes.values())
         self.ctx.progress.update(f"{len(accounts)} accounts x {len(regions)} regions, {total} tasks")
 
         def run_task(account: AccountSession, region: str | None, spec: ServiceSpec) -> None:
             scope = AwsScope(account, region, partition, cache, self.ctx.report_error,
-                             home_region=regions[0] if regions else "us-east-1",
+                             home_region=home_region,
                              cursor=self.ctx.cursor, options=opts)
             try:
                 for resource in spec.collect(scope):
@@ -123,6 +140,8 @@ class AwsCollector(Collector):
                     return
                 run_task(*task)
 
+        if not lanes:
+            return
         jobs = [tasks for tasks in lanes.values()
                 for _ in range(min(tasks[0][2].concurrency, len(tasks)))]
         with ThreadPoolExecutor(max_workers=opts.max_workers, thread_name_prefix="aws") as pool:
@@ -130,7 +149,7 @@ class AwsCollector(Collector):
                 future.result()
 
     def _accounts(self, opts: AwsOptions, home: AccountSession, current: str, partition: str,
-                  recorder: CallRecorder, out: queue.Queue[Any]) -> list[AccountSession]:
+                  recorder: CallRecorder, out: queue.Queue[Any], regions: list[str]) -> list[AccountSession]:
         if opts.accounts == "current":
             out.put(Resource("aws.account", f"arn:{partition}:organizations::{current}:account/{current}", current,
                              {"Id": current, "Source": "sts"}, account=current))
@@ -151,6 +170,9 @@ class AwsCollector(Collector):
             wanted = [a["Id"] for a in listed if (a.get("State") or a.get("Status") or "ACTIVE") == "ACTIVE"]
         else:
             wanted = list(opts.accounts)
+        if self.ctx.owns_unit is not None:  # a shard assumes roles only where it owns a unit
+            owns = self.ctx.owns_unit
+            wanted = [a for a in wanted if owns(a, None) or any(owns(a, r) for r in regions)]
         sessions: list[AccountSession] = []
         for account_id in wanted:
             if account_id == current:
@@ -175,3 +197,9 @@ class AwsCollector(Collector):
         if opts.regions:
             return list(opts.regions)
         return [home.session.region_name or "us-east-1"]
+
+
+@functools.cache
+def global_types() -> frozenset[str]:
+    """Resource types collected once per account (not per region): the global services' and the account."""
+    return frozenset({"aws.account"} | {t for s in all_services() if s.global_ for t in s.resource_types})

@@ -92,6 +92,12 @@ class AzureCollector(Collector):
 
     calls: CallLog | None = None  # last run's requests (bench, permissions coverage test)
     last_api: AzureApi | None = None  # last run's API layer (its read pacer, for the bench and tests)
+    partitioned: ClassVar[bool] = True  # `--shard K/N` splits the subscriptions (agent.sharding)
+
+    @classmethod
+    def shard_unit(cls, resource_type: str, account: str | None, region: str | None) -> tuple[str | None, str | None]:
+        """One unit per subscription, and one for the tenant (Entra ID): resources' locations do not matter."""
+        return account, None
 
     def collect(self) -> Iterator[Resource]:
         out: queue.Queue[Any] = queue.Queue(maxsize=2000)
@@ -157,6 +163,7 @@ class AzureCollector(Collector):
         common = {"api": api, "cache": cache, "report": self.ctx.report_error, "options": opts,
                   "cursor": self.ctx.cursor, "graph_root": auth.graph_root(opts.graph_endpoint),
                   "item_workers": opts.item_workers}
+        owns = self.ctx.owns_unit or (lambda account, region: True)  # a shard reads only its units
         tasks: list[tuple[Scope, ServiceSpec]] = []
         for spec in specs:
             if spec.level == "tenant":
@@ -164,11 +171,12 @@ class AzureCollector(Collector):
                     for rtype in spec.resource_types:
                         self.ctx.report_error(rtype, "credentials: the tenant could not be determined")
                     continue
-                tasks.append((Scope(tenant_id=tenant_id, **common), spec))
+                if owns(tenant_id, None):
+                    tasks.append((Scope(tenant_id=tenant_id, **common), spec))
             else:
                 tasks.extend((Scope(tenant_id=str(sub.get("tenantId") or tenant_id or ""),
                                     subscription_id=str(sub["subscriptionId"]), subscription=sub, **common), spec)
-                             for sub in subscriptions)
+                             for sub in subscriptions if owns(str(sub["subscriptionId"]), None))
         self.ctx.progress.update(f"{len(subscriptions)} subscriptions, {len(tasks)} tasks")
 
         def run(scope: Scope, spec: ServiceSpec) -> None:

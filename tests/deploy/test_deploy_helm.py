@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from functools import cache
+from pathlib import Path
 
 import pytest
 import yaml
@@ -377,12 +378,23 @@ def test_chart_metadata() -> None:
         CronTrigger.from_crontab(source["schedule"], timezone="UTC")
 
 
-def test_more_shards_than_sources_is_refused(helm: str) -> None:
+def test_more_shards_than_sources_is_refused(helm: str, tmp_path: Path) -> None:
+    config = tmp_path / "okta.yaml"
+    config.write_text(yaml.safe_dump({"config": yaml.safe_dump({"sources": [
+        {"name": "okta", "type": "okta", "schedule": "0 * * * *"}]})}), encoding="utf-8")
     proc = subprocess.run(
-        [helm, "template", "rel", str(CHART), "--set", "run.shards=4"], capture_output=True, text=True, timeout=60
+        [helm, "template", "rel", str(CHART), "-f", str(config), "--set", "run.shards=4"],
+        capture_output=True, text=True, timeout=60
     )
     assert proc.returncode != 0
-    assert "run.shards=4 but config lists 1 source(s)" in proc.stderr
+    assert "run.shards=4 but config lists 1 source(s) and none is AWS or Azure" in proc.stderr
+
+
+def test_an_aws_source_is_split_between_more_shards_than_sources(helm: str) -> None:
+    docs = render(helm, "--set", "run.shards=4")  # the default config: one AWS source, split inside
+    job = find(docs, "CronJob", "rel-annexa-run")["spec"]["jobTemplate"]["spec"]
+    assert job["completions"] == 4 and job["completionMode"] == "Indexed"
+    assert "$(JOB_COMPLETION_INDEX)/4" in job["template"]["spec"]["containers"][0]["args"]
 
 
 def install_notes(helm: str, *args: str) -> str:
