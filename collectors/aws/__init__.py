@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
+from agent.confignames import check_service_list
 from agent.model import Resource
 from collectors.aws.scope import AwsScope, RunCache, describe_error
 from collectors.aws.services import ServiceSpec, all_services, resource_types
@@ -37,6 +38,14 @@ class AwsOptions(CollectorOptions):
     exclude_services: list[str] = Field(default_factory=list)
     events_lookback_days: int = Field(default=90, ge=1, le=90)
     max_attempts: int | None = Field(default=None, ge=1, le=20, description="botocore adaptive retry attempts")
+
+    @field_validator("services", "exclude_services")
+    @classmethod
+    def _known_services(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        from collectors.aws.services import MODULES
+
+        names = (module.rstrip("_") for module in MODULES)  # module `lambda_` reads service `lambda`
+        return check_service_list(value, names, allow_empty=info.field_name == "exclude_services")
 
     @field_validator("accounts", mode="before")
     @classmethod

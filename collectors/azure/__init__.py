@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
+from agent.confignames import check_service_list
 from agent.http import HttpError
 from agent.model import Resource
 from collectors.azure import auth
@@ -77,12 +78,9 @@ class AzureOptions(CollectorOptions):
 
     @field_validator("services", "exclude_services")
     @classmethod
-    def _known(cls, value: list[str] | None) -> list[str] | None:
-        known = {s.name for s in all_services()}
-        for name in value or []:
-            if name not in known:
-                raise ValueError(f"unknown service {name!r}; known: {', '.join(sorted(known))}")
-        return value
+    def _known(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return check_service_list(value, (s.name for s in all_services()),
+                                  allow_empty=info.field_name == "exclude_services")
 
 
 class AzureCollector(Collector):

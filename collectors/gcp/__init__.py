@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
+from agent.confignames import check_service_list
 from agent.model import Resource
 from collectors.base import Collector, CollectorOptions
 from collectors.gcp import audit, endpoints, organization
@@ -94,14 +95,10 @@ class GcpOptions(CollectorOptions):
 
     @field_validator("services", "exclude_services")
     @classmethod
-    def _services(cls, value: list[str] | None) -> list[str] | None:
+    def _services(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
         from collectors.gcp.services import names
 
-        known = (*names(), "audit")
-        for name in value or []:
-            if name not in known:
-                raise ValueError(f"unknown service {name!r} (known: {', '.join(known)})")
-        return value
+        return check_service_list(value, (*names(), "audit"), allow_empty=info.field_name == "exclude_services")
 
 
 class GcpCollector(Collector):

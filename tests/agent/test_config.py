@@ -135,3 +135,22 @@ def test_hostile_values_are_one_clear_error(tmp_path: Path, text: str, field: st
     err = info.value
     assert err.field == field and words in err.detail and err.line is not None
     assert len(str(err)) < 300
+
+
+@pytest.mark.parametrize(("source", "field", "words"), [
+    ("type: aws\n    services: [s3x, iam]", "services", "unknown service 's3x' (did you mean 's3'?)"),
+    ("type: aws\n    exclude_services: [lamda]", "exclude_services", "did you mean 'lambda'?"),
+    ("type: aws\n    services: []", "services", "an empty list selects no service"),
+    ("type: azure\n    tenant_id: 00000000-0000-0000-0000-000000000000\n    services: [storge]",
+     "services", "did you mean 'storage'?"),
+    ("type: gcp\n    organization: '123456789012'\n    services: []", "services", "selects no service"),
+])
+def test_misspelt_or_empty_service_lists_are_refused(tmp_path: Path, source: str, field: str, words: str) -> None:
+    error = error_for(tmp_path, f"sources:\n  - name: s\n    {source}\n")
+    assert f"sources[0].{field}" in str(error) and words in str(error), str(error)
+
+
+def test_known_service_names_are_accepted_including_lambda(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "sources:\n  - name: s\n    type: aws\n    services: [lambda, s3]\n"
+                               "    exclude_services: []\n"))
+    assert config.sources[0].options()["services"] == ["lambda", "s3"]
