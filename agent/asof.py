@@ -33,11 +33,18 @@ def parse_as_of(value: str, option: str = "--as-of") -> datetime:
     A date means the end of that day, so "as of 1 March" includes the runs of 1 March.
     """
     from agent.cli.cmd_export import parse_bound
+    from agent.clock import now
 
     try:
-        return parse_bound(value, option, end=True)
+        at = parse_bound(value, option, end=True)
     except OverflowError:
-        raise AnnexaError(f"{option}: {value!r} is out of range") from None
+        raise AnnexaError(f"{option}: {value!r} is out of range (years 1 to 9999)") from None
+    current = now()
+    # A date names its whole day, so today's date is allowed although its end is still to come.
+    if at > current and not (at.date() == current.date() and len(value.strip()) == 10):
+        raise AnnexaError(f"{option}: {value.strip()[:40]!r} is in the future (now is "
+                          f"{current.isoformat(timespec='seconds')}); nothing is known about it yet")
+    return at
 
 
 def source_runs_at(store: Any, at: datetime) -> dict[str, int]:

@@ -159,10 +159,13 @@ SEVERITIES = ("critical", "high", "medium", "low", "info")
 DEFAULT_SLA_DAYS = {"critical": 7.0, "high": 30.0, "medium": 90.0, "low": 180.0}
 
 
+MAX_SLA_DAYS = 3650  # ten years: anything longer is a typo, and inf/huge values break date arithmetic
+
+
 class RemediationConfig(_Strict):
     """Remediation deadlines: days from a finding's first `fail` to its `pass` (agent/remediation.py)."""
 
-    sla_days: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SLA_DAYS),
+    sla_days: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_SLA_DAYS),
                                        description="severity -> days allowed to fix a failure")
 
     @field_validator("sla_days")
@@ -171,8 +174,9 @@ class RemediationConfig(_Strict):
         for severity, days in value.items():
             if severity not in SEVERITIES:
                 raise ValueError(f"unknown severity {severity!r} (use {', '.join(SEVERITIES)})")
-            if not days > 0:
-                raise ValueError(f"{severity}: the number of days must be greater than 0")
+            if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 < days <= MAX_SLA_DAYS:
+                raise ValueError(f"{severity}: expected a number of days greater than 0 and at most "
+                                 f"{MAX_SLA_DAYS} (got {str(days)[:40]!r})")
         return value
 
     def days_for(self, severity: str) -> float | None:

@@ -154,3 +154,14 @@ def test_known_service_names_are_accepted_including_lambda(tmp_path: Path) -> No
     config = load_config(write(tmp_path, "sources:\n  - name: s\n    type: aws\n    services: [lambda, s3]\n"
                                "    exclude_services: []\n"))
     assert config.sources[0].options()["services"] == ["lambda", "s3"]
+
+
+@pytest.mark.parametrize("days", ["'5'", "true", ".inf", ".nan", "1e308", "0", "-3", "3651"])
+def test_remediation_sla_days_are_plain_numbers_in_range(tmp_path: Path, days: str) -> None:
+    error = error_for(tmp_path, f"remediation:\n  sla_days:\n    high: {days}\n")
+    assert "remediation.sla_days" in str(error) and "at most 3650" in str(error), str(error)
+
+
+def test_remediation_sla_days_accept_whole_and_fractional_days(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "remediation:\n  sla_days:\n    high: 30\n    low: 0.5\n"))
+    assert config.remediation.days_for("high") == 30 and config.remediation.days_for("low") == 0.5

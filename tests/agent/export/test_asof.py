@@ -94,3 +94,13 @@ def test_controls_as_of(sampled: SamplingStore) -> None:
 def test_bad_as_of_is_one_line_exit_2(sampled: SamplingStore, command: str, value: str, tmp_path: Path) -> None:
     line = one_line_error(main("--config", str(sampled.config), command, "--as-of", value))
     assert "--as-of" in line
+
+
+@pytest.mark.parametrize("command", ["findings", "controls"])
+def test_an_instant_after_now_is_refused_but_todays_date_is_not(sampled: SamplingStore, command: str) -> None:
+    env = {"ANNEXA_NOW": NOW.isoformat()}
+    later = annexa("--config", str(sampled.config), command, "--as-of", (NOW + timedelta(hours=1)).isoformat(),
+                   env=env)
+    assert later.returncode == 2 and "is in the future" in later.stderr and len(later.stderr.splitlines()) == 1
+    today = annexa("--config", str(sampled.config), command, "--as-of", NOW.date().isoformat(), env=env)
+    assert today.returncode == 0, today.stderr
