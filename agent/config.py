@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,9 +95,35 @@ class ExpectedGapConfig(_Strict):
     resource_type: str
     account: str | None = None
     region: str | None = None
-    reason: str = Field(min_length=3)
-    approved_by: str = Field(min_length=1)
+    reason: str = Field(min_length=3, max_length=500)
+    approved_by: str = Field(min_length=1, max_length=200)
     expires: dt.date
+
+    @field_validator("account", "region", mode="before")
+    @classmethod
+    def _quoted_ids(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError("write the id in quotes (YAML reads an unquoted number and drops leading zeros)")
+        return value
+
+    @field_validator("reason", "approved_by")
+    @classmethod
+    def _readable(cls, value: str) -> str:
+        """Shown to auditors in exports: no blank text, control characters or bidi overrides."""
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+            raise ValueError("must not contain control or invisible formatting characters")
+        return value
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _a_date(cls, value: Any) -> Any:
+        if isinstance(value, dt.datetime) or not isinstance(value, (dt.date, str)) \
+                or (isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip())):
+            raise ValueError(f"expected a date such as 2027-03-31 (got {str(value)[:40]!r})")
+        return value
 
     def gap(self) -> ExpectedGap:
         return ExpectedGap(source=self.source, resource_type=self.resource_type, reason=self.reason,

@@ -165,3 +165,32 @@ def test_remediation_sla_days_are_plain_numbers_in_range(tmp_path: Path, days: s
 def test_remediation_sla_days_accept_whole_and_fractional_days(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "remediation:\n  sla_days:\n    high: 30\n    low: 0.5\n"))
     assert config.remediation.days_for("high") == 30 and config.remediation.days_for("low") == 0.5
+
+
+GAP = ("sources:\n  - name: aws\n    type: aws\nexpected_gaps:\n  - source: aws\n"
+       "    resource_type: aws.guardduty.region\n")
+
+
+@pytest.mark.parametrize(("extra", "field", "words"), [
+    ("    reason: '     '\n    approved_by: CISO\n    expires: 2027-01-01\n", "reason", "blank"),
+    ("    reason: \"legacy\\u202eaccount\"\n    approved_by: CISO\n    expires: 2027-01-01\n", "reason",
+     "control or invisible"),
+    ("    reason: legacy account\n    approved_by: \"CI\\x07SO\"\n    expires: 2027-01-01\n", "approved_by",
+     "control or invisible"),
+    ("    reason: legacy account\n    approved_by: CISO\n    expires: 1798761600\n", "expires", "a date such as"),
+    ("    reason: legacy account\n    approved_by: CISO\n    expires: 2027-01-01T10:00:00\n", "expires",
+     "a date such as"),
+    ("    reason: legacy account\n    approved_by: CISO\n    expires: 2027-01-01\n    account: 123456789012\n",
+     "account", "in quotes"),
+])
+def test_expected_gaps_refuse_unreadable_or_ambiguous_values(tmp_path: Path, extra: str, field: str,
+                                                              words: str) -> None:
+    error = error_for(tmp_path, GAP + extra)
+    assert f"expected_gaps[0].{field}" in str(error) and words in str(error), str(error)
+
+
+def test_expected_gap_text_is_trimmed_and_a_quoted_account_kept(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GAP + "    reason: '  legacy account  '\n    approved_by: CISO\n"
+                               "    expires: '2027-01-01'\n    account: '012345678901'\n"))
+    gap = config.expected_gaps[0]
+    assert gap.reason == "legacy account" and gap.account == "012345678901" and str(gap.expires) == "2027-01-01"
