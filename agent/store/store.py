@@ -155,10 +155,13 @@ class EvidenceStore:
         try:
             write_checkpoint(self.checkpoint, seq, digest)
         except OSError as exc:  # the chain is sealed; the checkpoint is a second line of defence
+            import errno
             import logging
 
-            logging.getLogger("annexa.store").warning("could not write the chain checkpoint %s: %s",
-                                                      self.checkpoint, exc)
+            # A full disk also stops the run, which says so in its one error line: no second warning.
+            level = logging.INFO if exc.errno in (errno.ENOSPC, errno.EDQUOT) else logging.WARNING
+            logging.getLogger("annexa.store").log(level, "could not write the chain checkpoint %s: %s",
+                                                  self.checkpoint, exc)
 
     def seal_orphans(self, claim: Callable[[int], AbstractContextManager[bool]]) -> list[int]:
         """Seal as `incomplete` every `running` run whose process is gone; returns their ids.
