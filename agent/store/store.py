@@ -221,12 +221,18 @@ class EvidenceStore:
         return None if row is None else row.value
 
     def save_cursors(self, conn: Any, source: str, values: dict[str, Any]) -> None:
+        """Insert or replace each (source, key) in one statement: shards of one source save side by side,
+        and an update-then-insert would let two of them both insert and one fail on the primary key."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
         now = utcnow()
         for key, value in values.items():
-            updated = conn.execute(update(cursors).where(and_(cursors.c.source == source, cursors.c.key == key))
-                                   .values(value=value, updated_at=now))
-            if updated.rowcount == 0:
-                conn.execute(insert(cursors).values(source=source, key=key, value=value, updated_at=now))
+            stmt = upsert(cursors).values(source=source, key=key, value=value, updated_at=now)
+            conn.execute(stmt.on_conflict_do_update(index_elements=[cursors.c.source, cursors.c.key],
+                                                    set_={"value": stmt.excluded.value,
+                                                          "updated_at": stmt.excluded.updated_at}))
 
     # -- queries ---------------------------------------------------------------------------
     def coverage(self, conn: Any = None) -> dict[str, tuple[int, Any]]:

@@ -231,3 +231,37 @@ def test_since_limits_root_recomputation_but_not_row_checks(harness: Harness) ->
     with harness.store.engine.begin() as conn:  # a modified row is still named, whatever --since says
         conn.execute(update(findings).where(findings.c.resource_id == "w1").values(status="fail"))
     assert any(p.startswith("findings row") for p in verify_store(harness.store, since_seq=2).problems)
+
+
+def test_two_writers_saving_the_same_cursor_both_succeed(tmp_path: Path, store_url: str) -> None:
+    """Shards of one source save cursors side by side: the second writer waits, then replaces the value
+    (an update-then-insert let both insert, and one run failed on the primary key)."""
+    import threading
+
+    from agent.store.schema import cursors
+
+    store = EvidenceStore.open(store_url, str(tmp_path / "ev"))
+    other = EvidenceStore.open(store_url, str(tmp_path / "ev"))
+    failures: list[BaseException] = []
+
+    def second_writer() -> None:
+        try:
+            with other.engine.begin() as conn:
+                other.save_cursors(conn, "gh", {"etag": "second"})
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    with store.engine.begin() as conn:
+        store.save_cursors(conn, "gh", {"etag": "first"})
+        if store.dialect == "postgresql":  # SQLite serialises writers at BEGIN: no overlap to provoke
+            thread = threading.Thread(target=second_writer)
+            thread.start()
+            thread.join(0.5)  # blocked on the first writer's uncommitted key
+    if store.dialect != "postgresql":
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+    thread.join(30)
+    assert not failures, failures
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(cursors.c.key, cursors.c.value).where(cursors.c.source == "gh")).all()
+    assert [(k, v) for k, v in rows] == [("etag", "second")]
