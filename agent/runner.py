@@ -237,6 +237,7 @@ class Runner:
             self._drain(items)
             log.debug("run %s ends incomplete: %s", run_id, type(exc).__name__, exc_info=True)
             sealed = self._seal_incomplete(run_id, recorders, policy, exc)
+            exc.annexa_run = (run_id, sealed)  # type: ignore[attr-defined]  # read by `annexa run`'s last line
             if isinstance(exc, (RunInterrupted, AnnexaError)) or not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt, SIGTERM (Terminated), SystemExit and stop requests unwind as they are
             raise RunFailed(run_id, exc, sealed) from exc

@@ -37,10 +37,21 @@ class RunTerminated(AnnexaError):
     """SIGTERM or Ctrl-C ended `annexa run`: the run was sealed `incomplete` on the way out.
     Exit 143 (128 + SIGTERM) or 130 (128 + SIGINT)."""
 
-    def __init__(self, signal_name: str = "SIGTERM") -> None:
+    def __init__(self, signal_name: str = "SIGTERM", cause: BaseException | None = None) -> None:
         self.exit_code = 143 if signal_name == "SIGTERM" else 130
         verb = "terminated" if signal_name == "SIGTERM" else "interrupted"
-        super().__init__(f"{verb} ({signal_name}): a run that had begun was sealed as incomplete")
+        super().__init__(f"{verb} ({signal_name}): {self.outcome(cause)}")
+
+    @staticmethod
+    def outcome(cause: BaseException | None) -> str:
+        """What the signal left behind, as the runner reported it on the exception (agent.runner)."""
+        run = getattr(cause, "annexa_run", None)
+        if run is None:
+            return "no run had begun; nothing was stored"
+        run_id, sealed = run
+        if sealed:
+            return f"run {run_id} was sealed as incomplete"
+        return f"run {run_id} could not be sealed; the next run will seal it as incomplete"
 
 
 @contextlib.contextmanager
@@ -66,10 +77,10 @@ def terminate_as_interrupt() -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
-    except Terminated:
-        raise RunTerminated("SIGTERM") from None
-    except KeyboardInterrupt:  # said here, before click turns it into a bare "Aborted"
-        raise RunTerminated("SIGINT") from None
+    except Terminated as exc:
+        raise RunTerminated("SIGTERM", exc) from None
+    except KeyboardInterrupt as exc:  # said here, before click turns it into a bare "Aborted"
+        raise RunTerminated("SIGINT", exc) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -143,10 +143,10 @@ def test_a_signal_mid_run_seals_the_run_incomplete(store_url: str, tmp_path: Pat
         wait_until("two resources collected", lambda: traced(folder) >= 2)
         time.sleep(0.3)  # let the writer take them
         assert proc.terminate(sig) == code
-        said = {"SIGTERM": "terminated (SIGTERM): a run that had begun was sealed as incomplete",
-                "SIGINT": "interrupted (SIGINT): a run that had begun was sealed as incomplete"}[name]
-        assert said in stderr_text(proc)
+        said = stderr_text(proc)
     [run] = run_rows(config)
+    verb = {"SIGTERM": "terminated", "SIGINT": "interrupted"}[name]
+    assert f"{verb} ({name}): run {run['id']} was sealed as incomplete" in said
     assert run["status"] == "incomplete" and run["seq"] == 1
     assert run["manifest"]["interruption"] == name
     assert source_rows(config, run["id"])["s1"]["status"] == "incomplete"
@@ -436,3 +436,18 @@ def test_a_source_that_cannot_finish_is_closed_by_the_seal(store_url: str, tmp_p
     assert source_rows(config, 1)["s2"]["status"] == "incomplete"
     assert count_resource_rows(config) >= BATCH
     assert verified(config) == []
+
+
+def test_the_signal_line_says_what_the_signal_left_behind() -> None:
+    from agent.cli.cmd_run import RunTerminated
+    from agent.runtypes import Terminated
+
+    assert str(RunTerminated("SIGTERM", Terminated())) == "terminated (SIGTERM): no run had begun; nothing was stored"
+    unsealed = KeyboardInterrupt()
+    unsealed.annexa_run = (7, False)  # type: ignore[attr-defined]
+    assert str(RunTerminated("SIGINT", unsealed)) == (
+        "interrupted (SIGINT): run 7 could not be sealed; the next run will seal it as incomplete")
+    sealed = Terminated()
+    sealed.annexa_run = (8, True)  # type: ignore[attr-defined]
+    assert RunTerminated("SIGTERM", sealed).exit_code == 143
+    assert str(RunTerminated("SIGTERM", sealed)).endswith("run 8 was sealed as incomplete")
