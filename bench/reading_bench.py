@@ -71,18 +71,29 @@ def _cli(folder: Path, *args: str) -> list[str]:
 
 
 def whole(folder: Path, *args: str) -> tuple[float, float, int]:
-    """Seconds, peak RSS (MB) and output bytes of one command run to the end."""
-    began = time.monotonic()
-    proc = subprocess.Popen(_cli(folder, *args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env())
-    assert proc.stdout is not None
-    size = 0
-    while chunk := proc.stdout.read(1 << 16):
-        size += len(chunk)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.monotonic() - began
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{args} failed")
-    return round(seconds, 2), round(usage.ru_maxrss / 1024, 1), size
+    """Seconds, peak RSS (MB) and output bytes of one command run to the end.
+
+    The peak comes from GNU time, started as a small process of its own: Linux carries a process's
+    memory high-water mark across fork and exec, so the rusage of a child forked straight from this
+    process (which may have just built a large store) would report this process's peak instead.
+    """
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+        wrapped = [TIME, "-f", "%M", "-o", rss_file.name] if os.access(TIME, os.X_OK) else []
+        began = time.monotonic()
+        proc = subprocess.Popen([*wrapped, *_cli(folder, *args)], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env=_env())
+        assert proc.stdout is not None
+        size = 0
+        while chunk := proc.stdout.read(1 << 16):
+            size += len(chunk)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.monotonic() - began
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{args} failed")
+        peak_kb = int(rss_file.read().split()[-1]) if wrapped else usage.ru_maxrss  # fallback may overstate
+    return round(seconds, 2), round(peak_kb / 1024, 1), size
 
 
 def first_screen(folder: Path, lines: int = 60) -> float:
