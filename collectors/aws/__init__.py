@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from agent.model import Resource
+from collectors.aws import memory
 from collectors.aws.scope import AwsScope, RunCache, describe_error
 from collectors.aws.services import ServiceSpec, all_services, resource_types
 from collectors.aws.session import AccountSession, CallRecorder, assume_role_session, base_session
@@ -68,6 +69,7 @@ class AwsCollector(Collector):
 
     def collect(self) -> Iterator[Resource]:
         opts: AwsOptions = self.ctx.options
+        memory.tune()  # one malloc arena for the worker threads (glibc)
         recorder = CallRecorder()
         type(self).recorder = recorder
         out: queue.Queue[Any] = queue.Queue(maxsize=2000)
