@@ -59,13 +59,17 @@ def normalise(text: str) -> str:
     return text
 
 
+_CPU: dict[str, float] = {}  # the last child's CPU seconds (user + system), read by measured()
+
+
 def _child(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> tuple[float, float, int]:
-    """Run `cmd`; return (wall seconds, peak RSS MB of that process, exit code)."""
+    """Run `cmd`; return (wall seconds, peak RSS MB of that process, exit code); CPU seconds in _CPU."""
     started = time.perf_counter()
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    _CPU["last"] = usage.ru_utime + usage.ru_stime
     return time.perf_counter() - started, usage.ru_maxrss / 1024, proc.returncode
 
 
@@ -80,7 +84,8 @@ def tool_env(endpoint: str, *, optin_shim: bool = False) -> dict[str, str]:
     PYTHONDONTWRITEBYTECODE=1) a tool whose venv holds no .pyc compiles ~1,000 modules per run.
     """
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "ANNEXA_")) and k != "PYTHONDONTWRITEBYTECODE"}
+           if not (k.startswith(("AWS_", "ANNEXA_")) and not k.startswith("ANNEXA_MALLOC_"))
+           and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(moto_env(endpoint))
     env["PYTHONPATH"] = str(SHIMS)
     env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
@@ -156,26 +161,35 @@ def run_prowler(prowler: str, endpoint: str, work: Path) -> dict[str, Any]:
 
 
 # -- the loop ------------------------------------------------------------------------------
-def measured(tool: str, world: MotoWorld, delay: float, runner: Any, work_root: Path) -> dict[str, Any]:
-    world.reset()
-    seed_world(world.url)
+def measured(tool: str, world: MotoWorld, delay: float, runner: Any, work_root: Path, *,
+             work: Path | None = None, reseed: bool = True, keep_findings: bool = False) -> dict[str, Any]:
+    """One run of `tool` through a fresh latency proxy (by default on a freshly reset and seeded world)."""
+    if reseed:
+        world.reset()
+        seed_world(world.url)
     proxy = LatencyProxy(world.url, delay)
     try:
-        work = Path(tempfile.mkdtemp(prefix=f"{tool}-", dir=work_root))
+        work = work or Path(tempfile.mkdtemp(prefix=f"{tool}-", dir=work_root))
         result = runner(proxy.url, work)
+        result["cpu"] = _CPU.pop("last", 0.0)
         result["calls"] = proxy.stats.snapshot()
     finally:
         proxy.close()
-    result.pop("findings", None)
-    print(f"  {tool:9} +{delay:>3.0f} ms: {result['wall']:6.1f} s, {result['rss_mb']:6.0f} MB, "
-          f"{result['calls']['calls']:4d} calls, exit {result['exit']}, found {result['found']}", flush=True)
+    if not keep_findings:
+        result.pop("findings", None)
+    print(f"  {tool:9} +{delay:>3.0f} ms: {result['wall']:6.1f} s ({result['cpu']:5.1f} s CPU), "
+          f"{result['rss_mb']:6.0f} MB, {result['calls']['calls']:4d} calls ({result['calls']['repeats']} repeated), "
+          f"exit {result['exit']}, found {result['found']}", flush=True)
     return result
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"wall_s": round(statistics.median(r["wall"] for r in runs), 2),
+            "cpu_s": round(statistics.median(r["cpu"] for r in runs), 2),
             "rss_mb": round(statistics.median(r["rss_mb"] for r in runs), 1),
             "calls": int(statistics.median(r["calls"]["calls"] for r in runs)),
+            "repeated_calls": max(r["calls"]["repeats"] for r in runs),
+            "repeated": runs[-1]["calls"]["repeated"],
             "walls": [round(r["wall"], 2) for r in runs], "found": runs[-1]["found"],
             "calls_by_service": runs[-1]["calls"]["by_service"], "exit_codes": [r["exit"] for r in runs]}
 
@@ -194,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--baseline", type=Path, help="only record Annexa's detection on the world here")
     parser.add_argument("--check", type=Path, metavar="BASELINE",
-                        help="only run Annexa once and compare its detection with BASELINE (exit 1 on a loss)")
+                        help="only run Annexa once and compare its detection with BASELINE (exit 1 on a loss "
+                             "or on any repeated API call)")
+    parser.add_argument("--no-annexa", action="store_true", help="measure the peers only")
+    parser.add_argument("--unchanged", action="store_true",
+                        help="also time Annexa's first run on an empty store against a second, unchanged run")
     args = parser.parse_args(argv)
 
     world = MotoWorld()
@@ -210,18 +228,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"recorded {sum(found.values())} detections {result['found']} in {args.baseline}")
             return 0
         if args.check:
-            seed_world(world.url)
-            result = run_annexa(world.url, work_root)
+            result = measured("annexa", world, 0, run_annexa, work_root, keep_findings=True)
             lost, gained = compare_detection(json.loads(args.check.read_text()), detection(result["findings"]))
-            print(f"annexa found {result['found']}; {len(lost)} detections lost, {len(gained)} new")
+            repeats = result["calls"]["repeats"]
+            print(f"annexa found {result['found']}; {len(lost)} detections lost, {len(gained)} new; "
+                  f"{repeats} repeated API calls {result['calls']['repeated'] or ''}")
             for line in lost:
                 print(f"  lost: {line}")
             for line in gained:
                 print(f"  new:  {line}")
             if lost:
-                print((work_root / "annexa.log").read_text()[-3000:])
-            return 1 if lost else 0
-        tools: list[tuple[str, Any]] = [("annexa", run_annexa)]
+                print(next(work_root.glob("annexa-*/annexa.log")).read_text()[-3000:])
+            return 1 if lost or repeats else 0
+        tools: list[tuple[str, Any]] = [] if args.no_annexa else [("annexa", run_annexa)]
         if args.scout:
             tools.append(("scoutsuite", lambda url, work: run_scout(args.scout, url, work)))
         if args.prowler:
@@ -240,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                 for name, runner in tools:
                     runs[name].append(measured(name, world, delay, runner, work_root))
             report["conditions"][f"+{delay:.0f}ms"] = {name: _median(r) for name, r in runs.items()}
+        if args.unchanged and not args.no_annexa:
+            report["first_vs_unchanged"] = first_vs_unchanged(world, work_root, args.repeat)
         report["load_after"] = _load()
         _print(report)
         if args.json:
@@ -250,13 +271,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def first_vs_unchanged(world: MotoWorld, work_root: Path, repeat: int) -> dict[str, Any]:
+    """Annexa twice on one store and one seeded world: the first run writes every resource and
+    finding, the second finds everything unchanged (what a scheduled scan mostly sees)."""
+    print(f"first run vs unchanged run (load {_load()})", flush=True)
+    first, second = [], []
+    for _ in range(repeat):
+        work = Path(tempfile.mkdtemp(prefix="annexa-twice-", dir=work_root))
+        first.append(measured("annexa", world, 0, run_annexa, work_root, work=work))
+        second.append(measured("annexa", world, 0, run_annexa, work_root, work=work, reseed=False))
+    return {"first": _median(first), "unchanged": _median(second)}
+
+
 def _print(report: dict[str, Any]) -> None:
     print(f"\n{report['machine']}; load {report['load_before']} -> {report['load_after']}; "
           f"medians of {report['repeat']}")
-    print(f"{'condition':10} {'tool':11} {'wall s':>7} {'peak RSS MB':>12} {'calls':>6}  found")
+    print(f"{'condition':10} {'tool':11} {'wall s':>7} {'CPU s':>6} {'peak RSS MB':>12} {'calls':>6} "
+          f"{'repeats':>7}  found")
+    rows = [(cond, name, fig) for cond, tools in report["conditions"].items() for name, fig in tools.items()]
+    rows += [(f"{which} run", "annexa", fig) for which, fig in report.get("first_vs_unchanged", {}).items()]
+    for cond, name, fig in rows:
+        print(f"{cond:10} {name:11} {fig['wall_s']:7.2f} {fig['cpu_s']:6.2f} {fig['rss_mb']:12.0f} {fig['calls']:6d} "
+              f"{fig['repeated_calls']:7d}  {fig['found']}")
     for cond, tools in report["conditions"].items():
-        for name, fig in tools.items():
-            print(f"{cond:10} {name:11} {fig['wall_s']:7.2f} {fig['rss_mb']:12.0f} {fig['calls']:6d}  {fig['found']}")
+        if "annexa" in tools and "scoutsuite" in tools:
+            ratio = tools["annexa"]["wall_s"] / tools["scoutsuite"]["wall_s"]
+            tools["annexa"]["ratio_to_scoutsuite"] = round(ratio, 2)
+            print(f"{cond}: Annexa / ScoutSuite wall time = {ratio:.2f}")
 
 
 if __name__ == "__main__":

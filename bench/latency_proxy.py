@@ -8,12 +8,17 @@ which makes the proxy the one place where all scanners' API calls are counted th
 
     python bench/latency_proxy.py --upstream http://127.0.0.1:5000 --delay-ms 100 [--port P]
 
+A call is a *repeat* when the same request (method, host, path and query, body, JSON target,
+signing key id, service and Region; not the date or signature) was already answered with success
+earlier: asking AWS again for what it already said. A retry after an error is counted apart.
+
 `GET /__proxy/stats` returns the counts as JSON; `POST /__proxy/reset` zeroes them.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import json
 import re
@@ -28,6 +33,18 @@ from urllib.parse import urlsplit
 HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
        "content-length"}
 SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+KEY_ID = re.compile(r"Credential=([^/]+)/")
+
+
+def request_key(method: str, path: str, headers: Any, body: bytes | None) -> str:
+    """What makes two requests the same question (the date and signature left out)."""
+    auth = headers.get("Authorization") or ""
+    parts = [method, headers.get("Host") or "", path, headers.get("X-Amz-Target") or "",
+             "|".join(SCOPE.search(auth).groups()) if SCOPE.search(auth) else "",
+             KEY_ID.search(auth).group(1) if KEY_ID.search(auth) else ""]
+    digest = hashlib.sha256("\n".join(parts).encode())
+    digest.update(body or b"")
+    return digest.hexdigest()
 
 
 class Stats:
@@ -36,24 +53,44 @@ class Stats:
         self.by_service: Counter[str] = Counter()
         self.by_region: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
+        self.answered: dict[str, str] = {}  # request key -> "service Operation-ish" label
+        self.repeats: Counter[str] = Counter()
+        self.retries: Counter[str] = Counter()
+        self.failed: set[str] = set()
 
-    def add(self, service: str, region: str, status: int) -> None:
+    def add(self, service: str, region: str, status: int, key: str = "", label: str = "") -> None:
         with self.lock:
             self.by_service[service] += 1
             self.by_region[region] += 1
             if status >= 400:
                 self.errors[f"{service} {status}"] += 1
+            if not key:
+                return
+            if key in self.answered:
+                self.repeats[f"{service} {label}"] += 1
+            elif key in self.failed:
+                self.retries[f"{service} {label}"] += 1
+            if status < 400:
+                self.answered[key] = label
+            else:
+                self.failed.add(key)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {"calls": sum(self.by_service.values()), "by_service": dict(sorted(self.by_service.items())),
-                    "by_region": dict(sorted(self.by_region.items())), "errors": dict(sorted(self.errors.items()))}
+                    "by_region": dict(sorted(self.by_region.items())), "errors": dict(sorted(self.errors.items())),
+                    "repeats": sum(self.repeats.values()), "repeated": dict(sorted(self.repeats.items())),
+                    "retries_after_error": dict(sorted(self.retries.items()))}
 
     def reset(self) -> None:
         with self.lock:
             self.by_service.clear()
             self.by_region.clear()
             self.errors.clear()
+            self.answered.clear()
+            self.repeats.clear()
+            self.retries.clear()
+            self.failed.clear()
 
 
 class LatencyProxy:
@@ -102,7 +139,9 @@ class LatencyProxy:
                             return
                 match = SCOPE.search(self.headers.get("Authorization") or "")
                 service, region = (match.group(2), match.group(1)) if match else ("unsigned", "-")
-                proxy.stats.add(service, region, resp.status)
+                label = self.headers.get("X-Amz-Target") or _action(self.command, self.path, body)
+                proxy.stats.add(service, region, resp.status, request_key(self.command, self.path, self.headers, body),
+                                label)
                 self.send_response(resp.status)
                 for key, value in resp.getheaders():
                     if key.lower() not in HOP:
@@ -134,6 +173,12 @@ class LatencyProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _action(method: str, path: str, body: bytes | None) -> str:
+    """A readable name for a request: the query API's Action, else method and path."""
+    match = re.search(rb"(?:^|&)Action=([A-Za-z0-9]+)", body or b"")
+    return match.group(1).decode() if match else f"{method} {path[:80]}"
 
 
 def main(argv: list[str] | None = None) -> int:

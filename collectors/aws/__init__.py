@@ -16,6 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from agent.confignames import check_service_list
 from agent.model import Resource
+from collectors.aws import memory
 from collectors.aws.scope import AwsScope, RunCache, describe_error
 from collectors.aws.services import ServiceSpec, all_services, resource_types
 from collectors.aws.session import AccountSession, CallRecorder, assume_role_session, base_session
@@ -77,6 +78,7 @@ class AwsCollector(Collector):
 
     def collect(self) -> Iterator[Resource]:
         opts: AwsOptions = self.ctx.options
+        memory.tune()  # one malloc arena for the worker threads (glibc)
         recorder = CallRecorder()
         type(self).recorder = recorder
         out: queue.Queue[Any] = queue.Queue(maxsize=2000)

@@ -4,16 +4,13 @@ Every session gets the read-only guard, an API-call recorder and adaptive retrie
 created once per (account, region, service) when a task first needs it, shared by the tasks that
 hold it, and released (connections closed, memory freed) when the last of them is done.
 
-Service models are what makes a boto3 client heavy (~2 MB of parsed JSON each, most of it API
-documentation): one loader is shared by every session of the process, and it empties the
-documentation strings while parsing, which halves the models' memory. Docstrings of client
-methods are then empty; nothing in a scan reads them.
+Service models are what makes a boto3 client heavy: every session of the process shares one
+loader (`collectors.aws.models`) that serves models cut to the operations the collector calls and
+forgets a service's models when its last client is released.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from collections import Counter
 from typing import Any
@@ -21,9 +18,8 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
-from botocore.loaders import JSONFileLoader, create_loader
 
-from collectors.aws import guard
+from collectors.aws import guard, models
 
 RETRY_CONFIG = {"mode": "adaptive", "max_attempts": 8}
 ClientKey = tuple[str, str | None, int | None]  # (service, region, max_attempts)
@@ -47,6 +43,17 @@ class CallRecorder:
         return sum(self.calls.values())
 
 
+class _NoLifetime:
+    def hold(self, service: str) -> None:
+        return None
+
+    def release(self, service: str) -> None:
+        return None
+
+
+_NO_LIFETIME = _NoLifetime()
+
+
 class AccountSession:
     """One account's boto3 session and its cached clients."""
 
@@ -60,6 +67,9 @@ class AccountSession:
         retries = {**RETRY_CONFIG, **({"max_attempts": max_attempts} if max_attempts else {})}
         self._config = BotoConfig(retries=retries, max_pool_connections=max_pool,
                                   connect_timeout=10, read_timeout=60, user_agent_extra="annexa")
+        loader = session._session.get_component("data_loader")
+        # hold/release only when the session uses the shared trimming loader (tests pass plain sessions)
+        self._loader = loader if isinstance(loader, models.ModelLoader) else _NO_LIFETIME
         guard.install(session)
         session.events.register("before-call.*.*", recorder, unique_id="annexa-call-recorder")
 
@@ -93,6 +103,7 @@ class AccountSession:
             client = self._clients.pop(key, None)
         if client is not None:
             client.close()
+            self._loader.release(key[0])
 
     @property
     def open_clients(self) -> int:
@@ -104,42 +115,17 @@ class AccountSession:
         config = self._config
         if max_attempts is not None:
             config = config.merge(BotoConfig(retries={"mode": "standard", "total_max_attempts": max_attempts}))
-        return self.session.client(service, region_name=region, config=config)
-
-
-DOC_KEYS = frozenset({"documentation", "documentationUrl"})
-
-
-def _drop_docs(obj: dict[str, Any]) -> dict[str, Any]:
-    """Empty the documentation strings (the keys stay: botocore reads some of them)."""
-    for key in DOC_KEYS & obj.keys():
-        if isinstance(obj[key], str):
-            obj[key] = ""
-    return obj
-
-
-class LeanJSONFileLoader(JSONFileLoader):
-    """botocore's JSON loader, but service models' documentation strings are emptied while parsed,
-    and plain dicts (ordered since Python 3.7) replace OrderedDicts."""
-
-    def _load_file(self, full_path: str, open_method: Any) -> Any:
-        if not os.path.isfile(full_path):
-            return None
-        with open_method(full_path, "rb") as fp:
-            payload = fp.read()
-        if os.path.basename(full_path).startswith("service-2."):
-            return json.loads(payload, object_hook=_drop_docs)
-        return json.loads(payload)
-
-
-# Service models are large JSON files: every session of the process shares one loaded copy.
-_LOADER = create_loader()
-_LOADER.file_loader = LeanJSONFileLoader()
+        self._loader.hold(service)
+        try:
+            return self.session.client(service, region_name=region, config=config)
+        except BaseException:
+            self._loader.release(service)
+            raise
 
 
 def _botocore_session() -> botocore.session.Session:
     session = botocore.session.Session()
-    session.register_component("data_loader", _LOADER)
+    session.register_component("data_loader", models.LOADER)
     return session
 
 

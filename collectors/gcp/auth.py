@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import google.auth
-import google.auth.credentials
-import google.auth.exceptions
-import google.auth.transport.requests
-import google.oauth2.credentials
 import requests
+
+if TYPE_CHECKING:
+    import google.auth.credentials
+
+# google-auth is imported where it is used: an Annexa run without a GCP source (the collector
+# registry imports every collector to list resource types) then does not load it.
 
 # Access is narrowed by the IAM roles granted to the identity (deploy/gcp); several read APIs
 # (Compute, Cloud SQL, KMS) accept no narrower OAuth scope than cloud-platform.
@@ -91,6 +92,9 @@ class TokenSource:
                      quota_project: str | None) -> TokenSource:
         if static_token:
             return cls(static_token=static_token, quota_project=quota_project)
+        import google.auth
+        import google.auth.exceptions
+
         try:
             if credentials_file:
                 creds = load_file(credentials_file)
@@ -109,6 +113,9 @@ class TokenSource:
             fresh = creds.token and (expiry is None or expiry.replace(tzinfo=UTC) - REFRESH_MARGIN
                                      > datetime.now(UTC))
             if not fresh:
+                import google.auth.exceptions
+                import google.auth.transport.requests
+
                 try:
                     creds.refresh(google.auth.transport.requests.Request(self._session))
                 except google.auth.exceptions.GoogleAuthError as exc:
@@ -124,6 +131,7 @@ class TokenSource:
 
     def library_credentials(self) -> google.auth.credentials.Credentials:
         """Credentials for a Google client library, drawing tokens from this source."""
+        import google.oauth2.credentials
 
         def refresh(request: Any, scopes: Any) -> tuple[str, datetime]:
             # google-auth compares expiry as naive UTC

@@ -7,7 +7,7 @@ person can act on it and a later step can count failures by kind. No headers, no
 
 from __future__ import annotations
 
-from google.api_core import exceptions as api_exceptions
+import sys
 
 from agent.http import HttpError, ReadOnlyViolation, redact_text
 from collectors.gcp.auth import CredentialsError
@@ -36,12 +36,18 @@ def is_not_enabled(exc: BaseException) -> bool:
     return classify(exc) == "not_enabled"
 
 
+def _api_call_error(exc: BaseException) -> bool:
+    """A google-api-core call error? (Not imported here: if no client library loaded it, `exc` is none.)"""
+    module = sys.modules.get("google.api_core.exceptions")
+    return module is not None and isinstance(exc, module.GoogleAPICallError)
+
+
 def classify(exc: BaseException) -> str:
     if isinstance(exc, HttpError):
         if exc.status is not None and exc.status < 400:
             return "invalid_response"
         return _word(exc.status, exc.provider_reason, exc.provider_message)
-    if isinstance(exc, api_exceptions.GoogleAPICallError):
+    if _api_call_error(exc):
         return _word(exc.code if isinstance(exc.code, int) else None, exc.reason, exc.message or "")
     if isinstance(exc, CredentialsError):
         return "denied"
@@ -60,7 +66,7 @@ def describe(exc: BaseException, context: str = "") -> str:
         code = exc.provider_code if exc.provider_code != str(exc.status) else ""  # older APIs send no status
         codes = " ".join(c for c in (code, f"({exc.provider_reason})" if exc.provider_reason else "") if c)
         detail = f"{exc.method} {exc.url} -> {status} {codes}".rstrip() + f": {exc.provider_message}"
-    elif isinstance(exc, api_exceptions.GoogleAPICallError):
+    elif _api_call_error(exc):
         status_name = getattr(exc.grpc_status_code, "name", "") or type(exc).__name__
         reason = f" ({exc.reason})" if exc.reason else ""
         detail = f"{exc.code} {status_name}{reason}: {exc.message}"

@@ -12,19 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from google.api_core import exceptions as api_exceptions
-from google.api_core import retry as api_retry
-from google.protobuf import json_format
-
 from agent.http import HttpClient
 
-RETRYABLE = (api_exceptions.TooManyRequests, api_exceptions.ServiceUnavailable,
-             api_exceptions.InternalServerError, api_exceptions.BadGateway, api_exceptions.GatewayTimeout)
 PAGE_SIZE = 500
 
 
 def as_json(message: Any) -> dict[str, Any]:
     """A proto-plus or protobuf message as the REST API's JSON."""
+    from google.protobuf import json_format
+
     pb = type(message).pb(message) if hasattr(type(message), "pb") else message
     return json_format.MessageToDict(pb, preserving_proto_field_name=False)
 
@@ -47,6 +43,9 @@ class ResourceManager:
     """Organisations, folders, projects and their IAM policies."""
 
     def __init__(self, http: HttpClient, endpoint: str, credentials: Any, *, deadline: float = 120.0):
+        # imported here, not at module level: a run without a GCP source never loads the client library
+        from google.api_core import exceptions as api_exceptions
+        from google.api_core import retry as api_retry
         from google.cloud import resourcemanager_v3
 
         options = {"api_endpoint": endpoint}
@@ -58,7 +57,9 @@ class ResourceManager:
                                                                     credentials=credentials)
         for client in (self.projects, self.folders, self.organizations):
             _route_through(client, http)
-        self.retry = api_retry.Retry(predicate=api_retry.if_exception_type(*RETRYABLE), initial=0.5,
+        retryable = (api_exceptions.TooManyRequests, api_exceptions.ServiceUnavailable,
+                     api_exceptions.InternalServerError, api_exceptions.BadGateway, api_exceptions.GatewayTimeout)
+        self.retry = api_retry.Retry(predicate=api_retry.if_exception_type(*retryable), initial=0.5,
                                      maximum=16.0, multiplier=2.0, timeout=deadline)
 
     def _all(self, pager: Iterable[Any]) -> list[dict[str, Any]]:

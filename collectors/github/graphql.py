@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
-
 if TYPE_CHECKING:
     from collectors.github.api import GitHubApi
 
@@ -36,6 +34,9 @@ class GraphQLFailed(RuntimeError):
 
 def check_query_only(document: str) -> None:
     """Raise `GraphQLRefused` unless every operation in `document` is a query."""
+    # graphql-core is imported here: listing resource types (every run) imports this module
+    from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+
     try:
         parsed = parse(document)
     except GraphQLError as exc:

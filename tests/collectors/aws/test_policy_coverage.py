@@ -23,6 +23,7 @@ from botocore import xform_name
 
 from bench.aws_scan import seed
 from collectors.aws import AwsCollector, guard
+from collectors.aws.operations import OPERATIONS
 from collectors.aws.services import all_services, events
 from tests.collectors.aws.conftest import ACCOUNT, run_aws
 from tests.collectors.aws.test_events import CloudTrailFake, quick_reset
@@ -104,6 +105,9 @@ def test_every_call_of_a_full_run_is_allowed(full_world: CloudTrailFake, tmp_pat
     assert ran <= set(MODULE_PREFIX), f"add the new service module(s) to MODULE_PREFIX: {ran - set(MODULE_PREFIX)}"
     assert {MODULE_PREFIX[name] for name in ran} <= prefixes  # every service module made calls
     assert len(calls) >= 60 and run.findings
+    listed = {f"{botocore.session.get_session().get_service_model(svc).signing_name}:{op}"
+              for svc, ops in OPERATIONS.items() for op in ops}
+    assert calls <= listed, f"add to collectors/aws/operations.py: {sorted(calls - listed)}"
 
     patterns = allowed_actions(POLICY)
     caller = allowed_actions(CALLER_POLICY)
