@@ -270,6 +270,9 @@ def run_once(folder: Path, options: str) -> dict[str, Any]:
     cfg = folder / "annexa.yaml"
     cfg.write_text(f"store:\n  url: sqlite:///{folder / 'annexa.db'}\n  evidence: {folder / 'evidence'}\n"
                    f"sources:\n  - name: aws-bench\n    type: aws\n{options}")
+    from collectors.aws.models import LOADER
+
+    parsed_before = sum(LOADER.parsed.values())
     tracemalloc.start()
     started = time.perf_counter()
     config = load_config(cfg)
@@ -290,6 +293,7 @@ def run_once(folder: Path, options: str) -> dict[str, Any]:
             "findings": dict(sorted(summary.findings.items())), "collection_errors": len(summary.errors),
             "errors": sorted({f"{e.resource_type}: {e.message[:160]}" for e in summary.errors}),
             "peak_traced_mb": round(peak / 2**20, 1),
+            "model_files_parsed": sum(LOADER.parsed.values()) - parsed_before,
             "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
@@ -350,7 +354,8 @@ def _print(report: dict[str, Any]) -> None:
     for i, run in enumerate(report["runs"], 1):
         print(f"run {i}: {run['wall_seconds']} s, status {run['status']}, {run['api_calls']} API calls, "
               f"{run['resources']} resources, findings {run['findings']}, collection errors "
-              f"{run['collection_errors']}, peak traced {run['peak_traced_mb']} MB, max RSS {run['maxrss_mb']} MB")
+              f"{run['collection_errors']}, peak traced {run['peak_traced_mb']} MB, max RSS {run['maxrss_mb']} MB, "
+              f"{run['model_files_parsed']} botocore model files parsed")
         print("  calls by service: " + ", ".join(f"{k} {v}" for k, v in run["api_calls_by_service"].items()))
         for line in run["errors"]:
             print(f"  error: {line}")

@@ -194,6 +194,14 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "calls_by_service": runs[-1]["calls"]["by_service"], "exit_codes": [r["exit"] for r in runs]}
 
 
+def _version(executable: str, dist: str) -> str:
+    """The installed version of `dist` in the venv holding `executable`."""
+    python = Path(executable).parent / "python"
+    out = subprocess.run([str(python), "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
 def _load() -> str:
     one, five, _ = os.getloadavg()
     return f"{one:.2f} / {five:.2f}"
@@ -247,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
             tools.append(("prowler", lambda url, work: run_prowler(args.prowler, url, work)))
         report: dict[str, Any] = {"machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
                                              f"{platform.python_version()}",
+                                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                  "versions": {name: _version(exe, dist) for name, exe, dist in (
+                                      ("scoutsuite", args.scout, "scoutsuite"), ("prowler", args.prowler, "prowler"))
+                                      if exe},
                                   "load_before": _load(), "repeat": args.repeat, "conditions": {}}
         for delay in (float(d) for d in args.delays.split(",")):
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in tools}

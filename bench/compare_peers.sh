@@ -55,6 +55,12 @@ peer_venv() {  # peer_venv NAME REQUIREMENT: a venv at $PEERS_DIR/NAME with REQU
   fi
 }
 
+check=0
+for a in "${pass[@]}"; do [[ "$a" == --check* || "$a" == --baseline* ]] && check=1; done
+if [[ "$check" == 1 ]]; then  # a detection check or baseline runs Annexa alone: no peer to install
+  exec "$PYTHON" "$HERE/compare_peers.py" "${pass[@]}"
+fi
+
 args=()
 if want scoutsuite; then
   peer_venv scoutsuite "scoutsuite==$SCOUTSUITE_VERSION"
@@ -68,7 +74,7 @@ if ! want annexa; then
   args+=(--no-annexa)
 fi
 has_json=0
-for a in "${pass[@]}"; do [[ "$a" == --json* || "$a" == --check* || "$a" == --baseline* ]] && has_json=1; done
+for a in "${pass[@]}"; do [[ "$a" == --json* ]] && has_json=1; done
 if [[ "$has_json" == 0 && -z "$only" ]]; then
   args+=(--json "$HERE/aws_peers_latest.json")
 fi
