@@ -81,6 +81,9 @@ class MetricsConfig(_Strict):
 class VerifyConfig(_Strict):
     schedule: str | None = Field(default=DEFAULT_VERIFY_SCHEDULE,
                                  description="cron (UTC) for the daemon's `annexa verify --store`; null: never")
+    full_every_days: int = Field(default=0, ge=0, le=366,
+                                 description="above 0, the daemon's scheduled verification is incremental, and in "
+                                 "full when the last full one is this many days old; 0: always full")
 
     @field_validator("schedule")
     @classmethod

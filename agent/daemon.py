@@ -282,7 +282,7 @@ class Daemon:
         from agent.verifystatus import verify_and_record
 
         try:
-            status = verify_and_record(self.store)
+            status = verify_and_record(self.store, self.app.config.verify.full_every_days)
         except Exception as exc:  # the store went away: logged, and the stale timestamp shows it
             log.exception("scheduled store verification could not run: %s", exc)
             return None

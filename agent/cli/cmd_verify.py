@@ -24,15 +24,19 @@ from agent.cli.output import emit_json
 @click.option("--since", "since_seq", type=click.IntRange(min=1), metavar="SEQ",
               help="With --store: recompute Merkle roots only for runs from this chain position on (see `annexa "
                    "runs`); chain links, row hashes and blobs are always checked.")
+@click.option("--incremental", is_flag=True,
+              help="With --store: check only what was sealed after the last verification that passed (its "
+                   "checkpoint is kept in the store); every chain link is still checked. Without a checkpoint "
+                   "the check is full.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_app
 def verify(app: App, bundle: str | None, check_store: bool, public_key: str | None, skip_signature: bool,
-           anchors: tuple[str, ...], since_seq: int | None, fmt: str) -> None:
+           anchors: tuple[str, ...], since_seq: int | None, incremental: bool, fmt: str) -> None:
     """Check integrity: exit 0 when everything matches, 1 naming the first difference."""
     if bool(bundle) == check_store:
         raise click.UsageError("give either a bundle FILE.zip or --store")
-    if (anchors or since_seq) and not check_store:
-        raise click.UsageError("--anchor and --since go with --store")
+    if (anchors or since_seq or incremental) and not check_store:
+        raise click.UsageError("--anchor, --since and --incremental go with --store")
     if check_store:
         from agent.store.verify import StoreUnverifiable, open_for_verify, verify_store
 
@@ -46,12 +50,20 @@ def verify(app: App, bundle: str | None, check_store: bool, public_key: str | No
             else:
                 click.echo(f"store verification FAILED: {exc}")
             sys.exit(1)
-        report = verify_store(store, anchors=wanted, since_seq=since_seq)
-        _record_result(app, report)
+        checkpoint = None
+        if incremental:
+            from agent.verifystatus import load_checkpoint
+
+            checkpoint = load_checkpoint(store)
+        report = verify_store(store, anchors=wanted, since_seq=since_seq, after=checkpoint)
+        if incremental and checkpoint is None:
+            report.notes.append("no verified checkpoint in the store yet: this check was a full one")
+        _record_result(app, report, full=checkpoint is None and since_seq is None)
         if fmt == "json":
             emit_json({"ok": report.ok, "runs": report.runs, "findings": report.findings,
                        "resources": report.resources, "blobs": report.blobs, "head": report.head,
-                       "problems": report.problems, "notes": report.notes})
+                       "problems": report.problems, "notes": report.notes,
+                       "incremental_from": report.incremental_from})
         else:
             for note in report.notes:
                 click.echo(f"note: {note}", err=True)
@@ -94,13 +106,15 @@ def _anchor_hash(value: str) -> str:
 COMMANDS = [verify]
 
 
-def _record_result(app: App, report: object) -> None:
-    """Keep the result in the store for the exporter's annexa_store_verify_* metrics (never fatal)."""
+def _record_result(app: App, report: object, *, full: bool) -> None:
+    """Keep the result in the store for the exporter's annexa_store_verify_* metrics, and move the verified
+    checkpoint when it passed (never fatal)."""
     from agent.verifystatus import record
 
     try:
         problems = getattr(report, "problems", [])
         record(app.store(), ok=bool(getattr(report, "ok", False)), runs=int(getattr(report, "runs", 0)),
-               problem=problems[0] if problems else None)
+               problem=problems[0] if problems else None,
+               head=(int(getattr(report, "head_seq", 0)), getattr(report, "head", None)), full=full)
     except Exception as exc:  # a read-only database user may verify without recording
         click.echo(f"note: could not record the verification result in the store: {exc}", err=True)

@@ -44,7 +44,10 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     head: str | None = None
+    head_seq: int = 0
     chain: set[str] = field(default_factory=set)
+    incremental_from: int | None = None  # the verified chain position an incremental check started after
+    unsealed_runs: set[int] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -67,6 +70,7 @@ def _check_chain(store: EvidenceStore, report: VerifyReport) -> list[ChainEntry]
         per_run: dict[int, list[Any]] = {}
         for s in conn.execute(select(run_sources).order_by(run_sources.c.run_id, run_sources.c.source)).mappings():
             per_run.setdefault(s["run_id"], []).append(s)
+    report.unsealed_runs = set(unsealed)
     for run_id in unsealed:
         report.notes.append(f"run {run_id} was never sealed (still running, or killed; the next run seals it "
                             "incomplete): not part of the chain yet")
@@ -94,6 +98,7 @@ def _check_chain(store: EvidenceStore, report: VerifyReport) -> list[ChainEntry]
         report.chain.add(row["hash"])
         entries.append(ChainEntry(row["id"], kind, manifest))
     report.head = prev
+    report.head_seq = len(rows)
     old = sum(1 for e in entries if e.kind == "run/v1")
     if old:
         report.notes.append(f"{old} run(s) sealed before schema 0002: their chain links are checked; their rows "
@@ -162,7 +167,7 @@ def _check_roots(store: EvidenceStore, entries: list[ChainEntry], report: Verify
             if findings_root != src.get("findings_root"):
                 report.problems.append(f"run {entry.id} source {src['name']}: findings differ from the sealed "
                                        "manifest (findings rows it opened or closed added, removed or changed)")
-    if skipped:
+    if skipped and report.incremental_from is None:
         report.notes.append(f"Merkle roots of the {skipped} chain entries before position {since_seq} were not "
                             "recomputed (--since); their chain links, rows and blobs were")
 
@@ -192,21 +197,39 @@ def _check_interval(table: str, row: Any, content: tuple[str, ...], row_hash: st
                                    "its close hash)")
 
 
-def _check_rows(store: EvidenceStore, report: VerifyReport) -> set[str]:
+def _check_rows(store: EvidenceStore, report: VerifyReport, only_runs: set[int] | None = None) -> set[str]:
+    """Every row, or (incremental) only the rows opened or closed by the runs in `only_runs`."""
     digests: set[str] = set()
     with store.engine.connect() as conn:
-        for row in conn.execute(select(resource_states).order_by(resource_states.c.id)).mappings().yield_per(2000):
+        for row in _rows(conn, resource_states, only_runs):
             report.resources += 1
             digests.add(row["evidence"])
             _check_interval("resource_states", row, RESOURCE_CONTENT, resource_row_hash(row), report,
                             f"{row['type']} {row['resource_id']}")
-        for row in conn.execute(select(findings).order_by(findings.c.id)).mappings().yield_per(2000):
+        for row in _rows(conn, findings, only_runs):
             report.findings += 1
             if row["evidence"]:
                 digests.add(row["evidence"])
             _check_interval("findings", row, FINDING_CONTENT, finding_row_hash(row), report,
                             f"rule {row['rule_id']}, resource {row['resource_id']}")
     return digests
+
+
+def _rows(conn: Any, table: Any, only_runs: set[int] | None) -> Iterable[Any]:
+    if only_runs is None:
+        yield from conn.execute(select(table).order_by(table.c.id)).mappings().yield_per(2000)
+        return
+    if not only_runs:
+        return
+    wanted = sorted(only_runs)
+    sources = conn.execute(select(run_sources.c.source).where(run_sources.c.run_id.in_(wanted))
+                           .distinct()).scalars().all()
+    for source in sorted(sources):  # (source, first_run) and (source, closed_run) are indexed
+        yield from conn.execute(select(table).where(table.c.source == source, table.c.first_run.in_(wanted))
+                                .order_by(table.c.id)).mappings().yield_per(2000)
+        yield from conn.execute(select(table).where(table.c.source == source, table.c.closed_run.in_(wanted),
+                                                    table.c.first_run.not_in(wanted))
+                                .order_by(table.c.id)).mappings().yield_per(2000)
 
 
 def _check_manual(store: EvidenceStore, entries: list[ChainEntry], report: VerifyReport) -> set[str]:
@@ -269,8 +292,26 @@ def _check_blobs(store: EvidenceStore, digests: set[str], report: VerifyReport) 
             report.problems.append(f"evidence blob {digest} content does not match its hash")
 
 
+@dataclass(frozen=True)
+class VerifiedCheckpoint:
+    """The chain head of the last store verification that passed (kept in the store, agent.verifystatus).
+
+    An incremental check trusts what that verification covered: it checks every chain link, that the
+    entry at `seq` still has `hash`, and only the roots, rows and blobs of the entries after it. Rows
+    sealed before it are checked again only by a full verification.
+    """
+
+    seq: int
+    hash: str
+    at: str  # when it was verified (ISO 8601)
+    full_at: str | None = None  # when the store was last verified in full
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash, "at": self.at, "full_at": self.full_at}
+
+
 def verify_store(store: EvidenceStore, *, check_blobs: bool = True, anchors: Iterable[str] = (),
-                 since_seq: int | None = None) -> VerifyReport:
+                 since_seq: int | None = None, after: VerifiedCheckpoint | None = None) -> VerifyReport:
     """Every check; problems naming a table, row and column come first.
 
     `anchors` are run hashes recorded outside the store (an export bundle's chain head, a hash
@@ -286,6 +327,10 @@ def verify_store(store: EvidenceStore, *, check_blobs: bool = True, anchors: Ite
 
     report = VerifyReport()
     entries = _check_chain(store, report)
+    only_runs = _incremental_scope(entries, after, report) if after is not None else None
+    if only_runs is not None:
+        report.incremental_from = after.seq  # type: ignore[union-attr]
+        since_seq = max(since_seq or 0, after.seq + 1)  # type: ignore[union-attr]
     _check_roots(store, entries, report, since_seq)
     problem = checkpoint_problem(store, read_checkpoint(store.checkpoint))
     if problem:
@@ -294,12 +339,33 @@ def verify_store(store: EvidenceStore, *, check_blobs: bool = True, anchors: Ite
         if anchor not in report.chain:
             report.problems.append(f"anchor {anchor} is not in the chain: the history it sealed was rewritten "
                                    "or removed")
-    digests = _check_rows(store, report)
+    digests = _check_rows(store, report, only_runs)
     digests |= _check_manual(store, entries, report)
     if check_blobs:
         _check_blobs(store, digests, report)
     report.problems.sort(key=lambda p: 0 if " row " in p or p.startswith("evidence blob") else 1)
     return report
+
+
+def _incremental_scope(entries: list[ChainEntry], after: VerifiedCheckpoint, report: VerifyReport) -> set[int] | None:
+    """The runs an incremental check must cover, or None (check everything) when the checkpoint does not
+    hold; a verified entry whose hash changed is a problem in itself."""
+    if after.seq > len(entries):
+        report.problems.append(f"the chain is shorter than the verified checkpoint (position {after.seq}, "
+                               f"verified {after.at}): entries were removed")
+        return None
+    entry = entries[after.seq - 1]
+    sealed = content_hash(entry.manifest)
+    if sealed != after.hash:
+        report.problems.append(f"chain entry {after.seq} differs from the one verified {after.at} "
+                               f"(hash {sealed}, verified {after.hash}): the history was rewritten")
+        return None
+    later = entries[after.seq:]
+    report.notes.append(f"incremental check: the {after.seq} chain entries up to position {after.seq} were verified "
+                        f"{after.at} (last full check: {after.full_at or 'never recorded'}); their links were "
+                        "checked again, their rows, roots and blobs were not (a check without `--incremental` "
+                        "covers everything)")
+    return {e.id for e in later if e.kind == "run"} | report.unsealed_runs
 
 
 class StoreUnverifiable(Exception):

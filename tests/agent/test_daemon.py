@@ -221,3 +221,34 @@ def test_scheduled_verification_is_recorded_for_the_exporter(tmp_path: Path) -> 
         assert second["annexa_store_verify_timestamp_seconds"] >= first["annexa_store_verify_timestamp_seconds"]
     finally:
         daemon.store.close()
+
+
+def test_an_opted_in_incremental_schedule_still_checks_new_runs_and_goes_full_when_due(tmp_path: Path) -> None:
+    from sqlalchemy import select, update
+
+    from agent.store.schema import resource_states, runs
+    from agent.verifystatus import load_checkpoint
+
+    world = tmp_path / "world.json"
+    world.write_text('{"resources": [{"type": "testkit.widget", "id": "w1", "data": {}}]}')
+    config = tmp_path / "annexa.yaml"
+    config.write_text(f"store:\n  url: sqlite:///{tmp_path / 'a.db'}\n  evidence: {tmp_path / 'ev'}\n"
+                      f"verify:\n  schedule: '0 4 * * sun'\n  full_every_days: 7\nsources:\n"
+                      f"  - {{name: s, type: testkit, world: {world}}}\n")
+    daemon = Daemon(App(str(config)), DaemonOptions(jitter=0))
+    try:
+        assert daemon.run_source("s") == "complete"
+        assert daemon.verify_store() is True  # no checkpoint yet: full
+        first = load_checkpoint(daemon.store)
+        assert first is not None and first.full_at == first.at
+        world.write_text('{"resources": [{"type": "testkit.widget", "id": "w2", "data": {}}]}')
+        assert daemon.run_source("s") == "complete"
+        with daemon.store.engine.begin() as conn:  # tamper with a row the new run opened
+            newest = conn.execute(select(runs.c.id).order_by(runs.c.id.desc())).scalars().first()
+            changed = conn.execute(update(resource_states).where(resource_states.c.first_run == newest)
+                                   .values(name="renamed"))
+            assert changed.rowcount == 1
+        assert daemon.verify_store() is False  # incremental, and it covers the new run
+        assert load_checkpoint(daemon.store) == first  # a failed check does not move the checkpoint
+    finally:
+        daemon.store.close()
