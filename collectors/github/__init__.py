@@ -175,7 +175,9 @@ class GitHubCollector(Collector):
         access: dict[str, list[dict[str, Any]]] = {}
         repo_admin: dict[str, list[str]] = {}
         lock = threading.Lock()
-        jobs_left = [0]
+        # Outstanding repository jobs, plus one for the listing itself: page 1's jobs may all finish
+        # before page 2 arrives, and "no job left" must not read as "done" while pages are coming.
+        jobs_left = [1]
         all_done = threading.Event()
         with ThreadPoolExecutor(max_workers=ctx.source.max_concurrency, thread_name_prefix="github") as pool:
             def run_reader(key: str, read: Callable[[Readings], None]) -> None:
@@ -239,6 +241,7 @@ class GitHubCollector(Collector):
 
             self._list_repositories(api, org, opts, pool, start, lock, jobs_left)
             with lock:
+                jobs_left[0] -= 1  # the listing is over
                 if jobs_left[0] == 0:
                     all_done.set()
             all_done.wait()
