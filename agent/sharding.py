@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-Owner = Callable[[str, "str | None", "str | None"], bool]  # (resource type, account, region) -> owned
+# (resource type, account, region, resource id) -> owned
+Owner = Callable[[str, "str | None", "str | None", "str | None"], bool]
 
 
 def unit_shard(source: str, account: str | None, region: str | None, count: int) -> int:
