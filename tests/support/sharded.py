@@ -83,3 +83,18 @@ def _open(cfg: Path) -> EvidenceStore:
 
     config = load_config(cfg)
     return EvidenceStore.open(config.store_url, config.evidence_dir)
+
+
+def evidence(cfg: Path) -> Counter[tuple[Any, ...]]:
+    """The store's open resources as a multiset of (type, resource id, evidence digest)."""
+    from sqlalchemy import select
+
+    from agent.store.schema import resource_states as rs
+
+    store = _open(cfg)
+    try:
+        with store.engine.connect() as conn:
+            return Counter((r.type, r.resource_id, r.evidence) for r in conn.execute(
+                select(rs.c.type, rs.c.resource_id, rs.c.evidence).where(rs.c.open.is_(True))))
+    finally:
+        store.engine.dispose()

@@ -19,7 +19,7 @@ from agent.sharding import unit_shard
 from collectors.gcp import GcpCollector
 from tests.collectors.gcp.acme import bucket_id, build
 from tests.collectors.gcp.conftest import TOKEN, TOKEN_ENV, new_world
-from tests.support.sharded import current, run_once, run_shards, sealed_runs, verify, write_config
+from tests.support.sharded import current, evidence, run_once, run_shards, sealed_runs, verify, write_config
 
 TEAMS = [f"team-{i:02d}" for i in range(12)]
 DENIED = "team-04"
@@ -63,6 +63,11 @@ def test_four_concurrent_shards_equal_one_unsharded_run(tmp_path: Path, postgres
         outputs = run_shards(sharded, 4, env)
         expected = current(single)
         assert current(sharded) == expected  # same findings, none twice, none missing
+        # the same evidence, byte for byte (but the audit-log summaries, which name the window read up to now)
+        same = [evidence(c) for c in (sharded, single)]
+        assert _without_audit(same[0]) == _without_audit(same[1])
+        assert sorted(k[1] for k in same[0] if k[0] == "gcp.logging.audit_activity") == \
+            sorted(k[1] for k in same[1] if k[0] == "gcp.logging.audit_activity")
         accounts = {a for (_, _, a, _, _) in expected}
         assert {*TEAMS, "acme-prod", "acme-dev", "organizations/100000000001", "folders/300"} <= accounts
         # the cross-project export is judged: the bucket in team-07 passes on team-02's sink
@@ -98,6 +103,10 @@ def test_four_concurrent_shards_equal_one_unsharded_run(tmp_path: Path, postgres
         verify(sharded)
     finally:
         fake.stop()
+
+
+def _without_audit(found: Any) -> dict[Any, int]:
+    return {k: v for k, v in found.items() if k[0] != "gcp.logging.audit_activity"}
 
 
 def test_units_are_projects_and_one_above_them() -> None:
