@@ -132,7 +132,7 @@ class Runner:
         owns_unit = None if part is None else (
             lambda account, region, name=src.name: part.owns_unit(name, account, region))
         return CollectorContext(
-            owns_unit=owns_unit,
+            owns_unit=owns_unit, shard=part,
             source=src, options=options, logger=logging.getLogger(f"annexa.collector.{src.name}"),
             progress=Progress(sink, src.name),
             cursor=Cursor(lambda key, name=src.name: self.store.cursor_value(name, key)),
@@ -211,7 +211,8 @@ class Runner:
                 if item is _DONE:
                     pending -= 1
                     summary.seconds = time.monotonic() - started[name]
-                    summary.errors = list(contexts[name].errors)
+                    summary.errors = [e for e in contexts[name].errors  # this shard's part's errors
+                                      if recorders[name].owns(e.resource_type, e.account, e.region, e.scope_id)]
                     for err in summary.errors:  # an expected gap's findings are `not_applicable`
                         for finding in self._error_findings(err):
                             self._record(recorders[name], summary, finding)
@@ -219,12 +220,13 @@ class Runner:
                 self._consume(recorders[name], summary, item, kept)
                 if self.stop_event.is_set():
                     raise RunInterrupted("stop requested")
-            self._python_rules(sources, summaries, recorders, kept)
+            seen_errors = {e.resource_type for c in contexts.values() for e in c.errors}  # other units' too
+            self._python_rules(sources, summaries, recorders, kept, seen_errors)
             for src in sources:
                 ctx = contexts[src.name]
                 summary = summaries[src.name]
-                summary.status = recorders[src.name].complete(ctx.errors, ctx.cursor.pending)
-                log_summary(log, src.name, summary.status, ctx.errors, summary.resources,
+                summary.status = recorders[src.name].complete(summary.errors, ctx.cursor.pending)
+                log_summary(log, src.name, summary.status, summary.errors, summary.resources,
                             len(get_collector(src.type).resource_types))
                 self.observer.source_finished(summary)
             status = "partial" if any(real_errors(e.to_json() for e in s.errors)
@@ -292,12 +294,16 @@ class Runner:
 
     def _consume(self, recorder: SourceRecorder, summary: SourceSummary, resource: Resource,
                  kept: dict[str, list[Resource]]) -> None:
-        if not recorder.owns(resource.type, resource.account, resource.region):
+        owned = recorder.owns(resource.type, resource.account, resource.region, resource.id)
+        if not owned and resource.type not in kept:
             return  # another shard's part (e.g. the account inventory every shard lists)
         self._redact(resource)  # before anything is hashed, stored or evaluated
         raw = canonical_json(resource.evidence_document())
         # Rules judge exactly what is stored: the JSON form (times as ISO strings, no Python objects).
         resource.data = json.loads(raw)["data"]
+        if not owned:  # unrecorded context for Python rules that join across units (e.g. sinks -> buckets)
+            kept[resource.type].append(resource)
+            return
         digest = recorder.record_resource(resource, raw)
         summary.resources += 1
         self.observer.resource(summary.name, summary.resources)
@@ -312,13 +318,14 @@ class Runner:
             log.debug("redacted %d secret-looking value(s) in %s %s", replaced, resource.type, resource.id)
 
     def _python_rules(self, sources: list[SourceConfig], summaries: dict[str, SourceSummary],
-                      recorders: dict[str, SourceRecorder], kept: dict[str, list[Resource]]) -> None:
+                      recorders: dict[str, SourceRecorder], kept: dict[str, list[Resource]],
+                      errored: set[str]) -> None:
         available: set[str] = set()
         for src in sources:
             available.update(get_collector(src.type).resource_types)
-        # Any scope that could not be read, expected gap or not: a cross-type rule on partial input could pass
-        # wrongly; its per-scope `error` / `not_applicable` findings are already recorded.
-        errored = {e.resource_type for s in summaries.values() for e in s.errors}
+        # Any scope that could not be read, expected gap or not (in a shard: read as context for another
+        # shard's unit too): a cross-type rule on partial input could pass wrongly; its per-scope `error` /
+        # `not_applicable` findings are already recorded (by the unit's owner).
         for compiled in self.rules.python:
             inputs = set(compiled.rule.resources)
             if not inputs <= available or inputs & errored:
@@ -338,16 +345,18 @@ class Runner:
                 continue
             for ev in evaluations:
                 name = ev.resource.source
-                if name not in recorders:
-                    continue
+                res = ev.resource
+                if name not in recorders or not recorders[name].owns(res.type, res.account, res.region, res.id):
+                    continue  # another shard's unit (a resource read as context)
                 self._redact(ev.resource)
                 digest = recorders[name].store.blobs.put_json(ev.resource.evidence_document())
                 self._record(recorders[name], summaries[name], self._finding(compiled, ev, digest))
 
 
-def _owner(collector_cls: type[Collector], part: Shard, source: str) -> Callable[[str, str | None, str | None], bool]:
-    def owns(resource_type: str, account: str | None, region: str | None) -> bool:
-        return part.owns_unit(source, *collector_cls.shard_unit(resource_type, account, region))
+def _owner(collector_cls: type[Collector], part: Shard, source: str
+           ) -> Callable[[str, str | None, str | None, str | None], bool]:
+    def owns(resource_type: str, account: str | None, region: str | None, resource_id: str | None = None) -> bool:
+        return part.owns_unit(source, *collector_cls.shard_unit(resource_type, account, region, resource_id))
     return owns
 
 

@@ -16,11 +16,36 @@ empty run); with an organisation's hundreds of units the shares are even to with
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-Owner = Callable[[str, "str | None", "str | None"], bool]  # (resource type, account, region) -> owned
+# (resource type, account, region, resource id) -> owned
+Owner = Callable[[str, "str | None", "str | None", "str | None"], bool]
+
+
+MAX_SHARDS = 1024
+# Canonical spelling only: ASCII digits, no sign, no leading zero, no spaces. The text is stored as the
+# run's shard and groups coverage, so "1/4" and "01/04" must not both be accepted as the same shard.
+_SPELLING = re.compile(r"(0|[1-9][0-9]{0,8})/([1-9][0-9]{0,8})")
+_EXPECTED = f"expected K/N with 0 <= K < N <= {MAX_SHARDS} in plain ASCII digits, e.g. 0/4"
+
+
+def parse_shard_text(value: str) -> Shard:
+    """`K/N` exactly as `annexa run --shard` accepts it; ValueError with one line saying what is wrong."""
+    if not value:
+        raise ValueError(f"is empty: {_EXPECTED}")
+    m = _SPELLING.fullmatch(value) if value.isascii() else None
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    if m is None:
+        raise ValueError(f"{shown!r} is not K/N: {_EXPECTED}")
+    k, n = int(m.group(1)), int(m.group(2))
+    if n > MAX_SHARDS:
+        raise ValueError(f"{shown!r}: at most {MAX_SHARDS} shards")
+    if k >= n:
+        raise ValueError(f"{shown!r}: K counts from 0, so it must be less than N ({_EXPECTED})")
+    return Shard(k, n)
 
 
 def unit_shard(source: str, account: str | None, region: str | None, count: int) -> int:

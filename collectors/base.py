@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from agent.config import SourceConfig
     from agent.health import ExpectedGap
     from agent.http import HttpClient
+    from agent.sharding import Shard
 
 
 class CollectorOptions(BaseModel):
@@ -76,6 +77,7 @@ class CollectorContext:
     # `--shard K/N` inside a partitioned source: (account, region) -> whether this shard owns that unit.
     # None: the whole source. A collector may skip units it does not own; the runner drops their output.
     owns_unit: Callable[[str | None, str | None], bool] | None = None
+    shard: Shard | None = None  # this run's share of a partitioned source (agent.sharding); None: whole
 
     @property
     def name(self) -> str:
@@ -125,8 +127,12 @@ class Collector(ABC):
         self.ctx = ctx
 
     @classmethod
-    def shard_unit(cls, resource_type: str, account: str | None, region: str | None) -> tuple[str | None, str | None]:
-        """The (account, region) unit that collects a resource of this type and scope (agent.sharding)."""
+    def shard_unit(cls, resource_type: str, account: str | None, region: str | None,
+                   resource_id: str | None = None) -> tuple[str | None, str | None]:
+        """The (account, region) unit that collects a resource of this type and scope (agent.sharding).
+
+        `resource_id` lets a collector whose units are single resources (GitHub repositories) key
+        them by id; a collection error's id is its `annexa:collection/...` scope id."""
         return account, region
 
     @classmethod

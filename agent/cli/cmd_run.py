@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import signal
 import sys
 import threading
@@ -21,16 +20,22 @@ from agent.runtypes import Terminated
 if TYPE_CHECKING:
     from agent.runner import RunResult
 
-SHARD = re.compile(r"^(\d+)/(\d+)$")
-
-
 def parse_shard(value: str | None) -> tuple[int, int] | None:
-    if not value:
+    """(K, N) of a `--shard` value (None: not sharded); a bad value is a one-line usage error (exit 2)."""
+    if value is None:
         return None
-    m = SHARD.match(value.strip())
-    if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
-        raise click.BadParameter("expected K/N with 0 <= K < N, e.g. 0/4", param_hint="--shard")
-    return int(m.group(1)), int(m.group(2))
+    from agent.sharding import parse_shard_text
+
+    try:
+        part = parse_shard_text(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--shard'") from None
+    return part.index, part.count
+
+
+def _shard_option(value: str | None) -> str | None:
+    parse_shard(value)  # checked before the configuration is read or the store opened
+    return value
 
 
 class RunTerminated(AnnexaError):
@@ -190,8 +195,10 @@ def _http_url(value: str | None, param: click.Parameter) -> str | None:
 
 @click.command("run")
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
-@click.option("--shard", help="K/N: run the K-th of N shares (0-based), for sharded CronJobs: AWS accounts x Regions "
-              "and Azure subscriptions are split between the shards, other sources are dealt out whole.")
+@click.option("--shard", callback=lambda ctx, param, value: _shard_option(value),
+              help="K/N (0 <= K < N <= 1024): run the K-th of N shares, for sharded CronJobs. AWS accounts x "
+              "Regions, Azure subscriptions, GCP projects and GitHub repositories are split between the shards; "
+              "other sources are dealt out whole. A shard with nothing to do exits 0.")
 @click.option("--fail-on", type=click.Choice(["fail", "error"]), help="Exit 1 if any finding has this status.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress display.")

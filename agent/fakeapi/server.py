@@ -206,6 +206,7 @@ class FakeApi:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._faults: list[_Fault] = []
         self._limits: list[_RateLimit] = []
+        self._slow: list[tuple[re.Pattern[str], dict[str, str], float]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -235,6 +236,11 @@ class FakeApi:
         with self._lock:
             self._faults.append(_Fault(method, re.compile(path_regex), reply, times))
 
+    def slow(self, path_regex: str, seconds: float, *, query: dict[str, str] | None = None) -> None:
+        """Hold back answers to requests whose path matches and whose query holds `query` (e.g. one page)."""
+        with self._lock:
+            self._slow.append((re.compile(path_regex), dict(query or {}), seconds))
+
     def rate_limit(self, limit: int, window: float, reply: Callable[[float, Request], Reply], *,
                    headers: Callable[[RateState], dict[str, str]] | None = None,
                    free_statuses: Iterable[int] = ()) -> _RateLimit:
@@ -251,6 +257,7 @@ class FakeApi:
         with self._lock:
             self._faults.clear()
             self._limits.clear()
+            self._slow.clear()
 
     # -- inspection ----------------------------------------------------------------------
     def calls(self, method: str | None = None, path: str | None = None) -> list[Logged]:
@@ -379,8 +386,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 reply = fake.dispatch(request)
             except Exception as exc:  # a bug in a fake must show up as a 500, not a hung client
                 reply = Reply(500, {"message": f"fake {fake.name} failed: {type(exc).__name__}: {exc}"})
-            if reply.delay:
-                time.sleep(reply.delay)
+            delay = reply.delay + sum(seconds for pattern, query, seconds in list(fake._slow)
+                                      if pattern.search(request.path)
+                                      and all(request.arg(k) == v for k, v in query.items()))
+            if delay:
+                time.sleep(delay)
         finally:
             with fake._lock:
                 fake.in_flight -= 1

@@ -121,13 +121,14 @@ class SourceRecorder:
             self.flush()
         return digest
 
-    def owns(self, resource_type: str, account: str | None, region: str | None) -> bool:
-        return self.owner is None or self.owner(resource_type, account, region)
+    def owns(self, resource_type: str, account: str | None, region: str | None,
+             resource_id: str | None = None) -> bool:
+        return self.owner is None or self.owner(resource_type, account, region, resource_id)
 
     def record_finding(self, finding: Finding) -> bool:
         """Buffer a finding; False (nothing recorded) when it belongs to another shard's part."""
         res = finding.resource
-        if not self.owns(res.get("type") or "", res.get("account"), res.get("region")):
+        if not self.owns(res.get("type") or "", res.get("account"), res.get("region"), finding.resource_id):
             return False
         key = key_of(self.name, finding.rule, finding.resource_id)
         self._findings[key] = finding
@@ -243,11 +244,11 @@ class SourceRecorder:
                 cols = [findings]  # type: ignore[list-item]
             rtype = c.type if table is resource_states else c.resource_type
             if self.owner is not None and len(cols) > 1:
-                cols += [rtype, c.account, c.region]
+                cols += [rtype, c.account, c.region, c.resource_id]
             unseen = [dict(r) for r in conn.execute(select(*cols).where(
                 c.open.is_(True), c.source == self.name, c.first_run < self.run_id)).mappings()
                 if bytes.fromhex(r["key"])[:16] not in seen
-                and (self.owner is None or self.owns(r[rtype.name], r["account"], r["region"]))]
+                and (self.owner is None or self.owns(r[rtype.name], r["account"], r["region"], r["resource_id"]))]
             for i in range(0, len(unseen), BATCH):
                 chunk = unseen[i:i + BATCH]
                 conn.execute(update(table).where(c.id == bindparam("_id")).values(

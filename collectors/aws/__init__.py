@@ -72,7 +72,8 @@ class AwsCollector(Collector):
     partitioned: ClassVar[bool] = True  # `--shard K/N` splits accounts x regions (agent.sharding)
 
     @classmethod
-    def shard_unit(cls, resource_type: str, account: str | None, region: str | None) -> tuple[str | None, str | None]:
+    def shard_unit(cls, resource_type: str, account: str | None, region: str | None,
+                   resource_id: str | None = None) -> tuple[str | None, str | None]:
         """Regional types belong to (account, region); global services and the account to (account, None)."""
         return account, None if region is None or resource_type in global_types() else region
 

@@ -93,7 +93,8 @@ class AzureCollector(Collector):
     partitioned: ClassVar[bool] = True  # `--shard K/N` splits the subscriptions (agent.sharding)
 
     @classmethod
-    def shard_unit(cls, resource_type: str, account: str | None, region: str | None) -> tuple[str | None, str | None]:
+    def shard_unit(cls, resource_type: str, account: str | None, region: str | None,
+                   resource_id: str | None = None) -> tuple[str | None, str | None]:
         """One unit per subscription, and one for the tenant (Entra ID): resources' locations do not matter."""
         return account, None
 

@@ -29,6 +29,7 @@ from collectors.gcp.hierarchy import Hierarchy, ProjectInfo, excluded, in_organi
 from collectors.gcp.resourcemanager import ResourceManager
 from collectors.gcp.scope import ProjectScope, RunContext
 from collectors.gcp.services import ServiceSpec, all_services
+from collectors.gcp.services.logging import sink_resources
 from collectors.gcp.services.orgpolicy import DEFAULT_CONSTRAINTS
 
 PROJECT_TYPES_SKIPPED = {"gcp.organization", "gcp.folder"}
@@ -101,12 +102,24 @@ class GcpOptions(CollectorOptions):
         return check_service_list(value, (*names(), "audit"), allow_empty=info.field_name == "exclude_services")
 
 
+def above_projects(account: str | None) -> bool:
+    """A scope above the projects: the organisation, a folder, or the whole source (no scope)."""
+    return account is None or account.startswith(("organizations/", "folders/"))
+
+
 class GcpCollector(Collector):
     type = "gcp"
     resource_types: ClassVar[dict[str, str]] = _resource_types()
     Options = GcpOptions
 
     calls: Counter[str] | None = None  # last run's requests as "METHOD url" (bench, permission coverage test)
+    partitioned: ClassVar[bool] = True  # `--shard K/N` splits the projects (agent.sharding)
+
+    @classmethod
+    def shard_unit(cls, resource_type: str, account: str | None, region: str | None,
+                   resource_id: str | None = None) -> tuple[str | None, str | None]:
+        """One unit per project; one for everything above the projects (organisation, folders)."""
+        return (None, None) if above_projects(account) else (account, None)
 
     def collect(self) -> Iterator[Resource]:
         out: queue.Queue[Any] = queue.Queue(maxsize=2000)
@@ -161,13 +174,19 @@ class GcpCollector(Collector):
     def _fan_out(self, put: Any) -> None:
         opts: GcpOptions = self.ctx.options
         run = self._run_context(opts)
-        self._discover(run, opts, put)
-        projects = run.hierarchy.projects
+        self._discover(run, opts, put)  # every shard lists the hierarchy: the split is over what it finds
+        owns = self.ctx.owns_unit or (lambda account, region: True)
+        listed = run.hierarchy.projects
+        projects = [p for p in listed if owns(p.project_id, None)]
         services = [s for s in all_services()
                     if (opts.services is None or s.name in opts.services) and s.name not in opts.exclude_services]
         read_audit = opts.audit_logs and (opts.services is None or "audit" in opts.services) \
             and "audit" not in opts.exclude_services
-        self.ctx.progress.update(f"{len(projects)} projects x {len(services)} services")
+        # A shard judges log-export buckets of its projects against every sink that writes to them: it reads
+        # the other projects' sinks as context (the runner keeps them for the rule, records nothing).
+        others = [p for p in listed if p not in projects] \
+            if {"logging", "storage"} <= {s.name for s in services} else []
+        self.ctx.progress.update(f"{len(projects)} of {len(listed)} projects x {len(services)} services")
         reader = audit.AuditReader(run, put) if read_audit else None
 
         def run_service(project: ProjectInfo, spec: ServiceSpec) -> None:
@@ -190,14 +209,20 @@ class GcpCollector(Collector):
                     for rtype in audit.RESOURCE_TYPES:
                         run.report(rtype, describe(exc, "audit logs"), account=project.project_id)
 
+        def run_context_sinks(project: ProjectInfo) -> None:
+            for resource in sink_resources(ProjectScope(run, project)):
+                put(resource)
+
         with ThreadPoolExecutor(max_workers=opts.max_workers, thread_name_prefix="gcp") as pool:
-            futures = [pool.submit(organization.collect_above, run, put)]
+            # every shard reads the organisation's and folders' IAM policies and sinks: projects inherit them
+            futures = [pool.submit(organization.collect_above, run, put, owner=owns(None, None))]
             if reader is not None:
                 size = opts.audit_log_batch
                 futures += [pool.submit(run_audit, projects[i:i + size]) for i in range(0, len(projects), size)]
             # service-major order: the cheap per-project reads of every project start early and the
             # long chains (KMS, buckets) of different projects interleave.
             futures += [pool.submit(run_service, project, spec) for spec in services for project in projects]
+            futures += [pool.submit(run_context_sinks, project) for project in others]
             for future in futures:
                 future.result()
 

@@ -28,7 +28,10 @@ RESOURCE_TYPES = {
 }
 
 
-def collect_above(run: RunContext, emit: Callable[[Resource], None], workers: int = 8) -> None:
+def collect_above(run: RunContext, emit: Callable[[Resource], None], workers: int = 8, *,
+                  owner: bool = True) -> None:
+    """Read everything above the projects; `owner` False (a shard without the organisation's unit): read
+    the IAM policies and sinks that projects inherit and that cross-project rules join, skip the rest."""
     hierarchy = run.hierarchy
     parents = [*hierarchy.organizations, *hierarchy.folders]
     try:
@@ -63,6 +66,8 @@ def collect_above(run: RunContext, emit: Callable[[Resource], None], workers: in
                                   sink_resource_data(sink, name), account=name))
     finally:
         run.above_done.set()  # project tasks may go on; what was not read is named in their evidence
+    if not owner:
+        return
     for name in parents:
         if name in hierarchy.policies:
             emit(_policy_resource(run, name))

@@ -109,6 +109,18 @@ class GitHubCollector(Collector):
     resource_types: ClassVar[dict[str, str]] = RESOURCE_TYPES
     Options = GitHubOptions
     last_stats: ClassVar[dict[str, Any]] = {}   # the last run's request counts and budget (bench, tests)
+    partitioned: ClassVar[bool] = True  # `--shard K/N` splits the repositories (agent.sharding)
+
+    @classmethod
+    def shard_unit(cls, resource_type: str, account: str | None, region: str | None,
+                   resource_id: str | None = None) -> tuple[str | None, str | None]:
+        """One unit per repository, keyed by its URL (`region` of its collection errors); one for the
+        organisation (settings, people, invitations, audit log, and errors not tied to one repository)."""
+        if resource_type == REPO_TYPE:
+            if resource_id and not resource_id.startswith("annexa:"):
+                return account, resource_id
+            return account, region
+        return account, None
 
     def collect(self) -> Iterator[Resource]:
         out: queue.Queue[Any] = queue.Queue(maxsize=2000)
@@ -152,7 +164,9 @@ class GitHubCollector(Collector):
         http = self.ctx.http(base_url=endpoint, headers=headers, allow_post=[f"^{re.escape(gql_url)}$"],
                              throttle_floor=60.0, max_retry_after=opts.max_rate_limit_wait)
         budget = RateBudget(reserve=opts.rate_limit_reserve, per_minute=opts.requests_per_minute, sleep=http.sleep)
-        cache = EtagCache(self.ctx.cursor) if opts.conditional_requests else None
+        shard = self.ctx.shard  # each shard keeps its own buckets: shards never overwrite each other's entries
+        prefix = f"etag/{shard.index}of{shard.count}/" if shard is not None else "etag/"
+        cache = EtagCache(self.ctx.cursor, prefix=prefix) if opts.conditional_requests else None
         api = GitHubApi(http, endpoint, budget=budget, cache=cache, logger=self.ctx.logger)
         try:
             self._collect(api, GraphQL(api, gql_url) if opts.graphql else None, opts, org, emit)
@@ -165,6 +179,8 @@ class GitHubCollector(Collector):
     def _collect(self, api: GitHubApi, graphql: GraphQL | None, opts: GitHubOptions, org: str,
                  emit: Callable[[Resource], None]) -> None:
         ctx = self.ctx
+        owns = ctx.owns_unit or (lambda account, region: True)
+        org_unit = owns(org, None)  # this shard answers for the organisation and its people
         try:
             readings = Readings(org=api.get(f"/orgs/{org}").body)
         except HttpError as exc:
@@ -175,7 +191,9 @@ class GitHubCollector(Collector):
         access: dict[str, list[dict[str, Any]]] = {}
         repo_admin: dict[str, list[str]] = {}
         lock = threading.Lock()
-        jobs_left = [0]
+        # Outstanding repository jobs, plus one for the listing itself: page 1's jobs may all finish
+        # before page 2 arrives, and "no job left" must not read as "done" while pages are coming.
+        jobs_left = [1]
         all_done = threading.Event()
         with ThreadPoolExecutor(max_workers=ctx.source.max_concurrency, thread_name_prefix="github") as pool:
             def run_reader(key: str, read: Callable[[Readings], None]) -> None:
@@ -201,9 +219,13 @@ class GitHubCollector(Collector):
                 except Exception as exc:
                     ctx.report_error(EVENT_TYPE, errors.describe(exc, f"the audit log of {org}"), account=org)
 
-            reader_futs = {key: pool.submit(run_reader, key, fn) for key, fn in readers(api, org, graphql).items()}
+            # a repository's evidence needs the teams' access and the outside collaborators; the rest is the
+            # organisation's, read only by the shard that owns it
+            wanted = readers(api, org, graphql) if org_unit else \
+                {k: fn for k, fn in readers(api, org, graphql).items() if k in ("outside", "teams")}
+            reader_futs = {key: pool.submit(run_reader, key, fn) for key, fn in wanted.items()}
             alert_futs = {product: pool.submit(run_alerts, product) for product in LISTINGS}
-            audit_fut = pool.submit(run_audit) if opts.audit_log else None
+            audit_fut = pool.submit(run_audit) if opts.audit_log and org_unit else None
             gate = _Gate([*alert_futs.values(), reader_futs["outside"], reader_futs["teams"]])
 
             def finish(job: RepoJob) -> None:
@@ -220,10 +242,10 @@ class GitHubCollector(Collector):
                             if permission == "admin":
                                 repo_admin.setdefault(c["login"], []).append(job.full_name)
                     emit(Resource(REPO_TYPE, str(job.repo["html_url"]), job.full_name, doc, account=org))
-                except Exception as exc:
+                except Exception as exc:  # scoped to the repository (region: its URL), so its shard records it
                     ctx.logger.exception("github repository %s failed", job.full_name)
                     ctx.report_error(REPO_TYPE, f"unavailable: {job.full_name}: {type(exc).__name__}: {exc}",
-                                     account=org)
+                                     account=org, region=str(job.repo.get("html_url") or job.full_name))
                 finally:
                     with lock:
                         jobs_left[0] -= 1
@@ -237,13 +259,46 @@ class GitHubCollector(Collector):
                     job.doc["collection_error"] = f"unavailable: {type(exc).__name__}: {exc}"
                 gate.call(lambda: pool.submit(finish, job))
 
-            self._list_repositories(api, org, opts, pool, start, lock, jobs_left)
+            def context(job: RepoJob) -> None:
+                """Another shard's repository: only who can reach it, for the organisation's people."""
+                try:
+                    job.collaborators = api.all(f"/repos/{job.full_name}/collaborators", {"affiliation": "direct"})
+                    with lock:
+                        for c in job.collaborators or []:
+                            permission = role_of(c)
+                            access.setdefault(c["login"], []).append({"repository": job.full_name,
+                                                                      "permission": permission})
+                            if permission == "admin":
+                                repo_admin.setdefault(c["login"], []).append(job.full_name)
+                except Exception:  # its owner records the failure with the repository's evidence
+                    ctx.logger.debug("collaborators of %s (context) unreadable", job.full_name, exc_info=True)
+                finally:
+                    with lock:
+                        jobs_left[0] -= 1
+                        if jobs_left[0] == 0:
+                            all_done.set()
+
+            def dispatch(job: RepoJob) -> None:
+                if owns(org, str(job.repo.get("html_url"))):
+                    start(job)
+                elif org_unit:
+                    context(job)
+                else:
+                    with lock:
+                        jobs_left[0] -= 1
+                        if jobs_left[0] == 0:
+                            all_done.set()
+
+            self._list_repositories(api, org, opts, pool, dispatch, lock, jobs_left)
             with lock:
+                jobs_left[0] -= 1  # the listing is over
                 if jobs_left[0] == 0:
                     all_done.set()
             all_done.wait()
             for fut in reader_futs.values():
                 fut.result()
+            if not org_unit:
+                return
             emit(Resource(ORG_TYPE, str(readings.org.get("html_url") or f"{web}/{org}"), org,
                           organization_document(readings, org), account=org))
             self._people(readings, org, access, repo_admin, emit)

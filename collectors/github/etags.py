@@ -31,8 +31,9 @@ class Entry:
 
 
 class EtagCache:
-    def __init__(self, cursor: Cursor, buckets: int = 64):
+    def __init__(self, cursor: Cursor, buckets: int = 64, prefix: str = PREFIX):
         self._cursor = cursor
+        self._prefix = prefix
         self._buckets = buckets
         self._lock = threading.Lock()
         self._loaded: dict[str, dict[str, Any]] = {}
@@ -42,7 +43,7 @@ class EtagCache:
 
     def _bucket(self, url: str) -> str:
         digest = hashlib.sha256(url.encode()).hexdigest()
-        return f"{PREFIX}{int(digest[:8], 16) % self._buckets:02x}"
+        return f"{self._prefix}{int(digest[:8], 16) % self._buckets:02x}"
 
     def _load(self, bucket: str) -> dict[str, Any]:
         if bucket not in self._loaded:

@@ -88,3 +88,26 @@ def test_a_split_source_is_covered_only_as_recently_as_its_least_recent_shard() 
     assert combine_coverage(rows) == {"org": (7, "t7"), "hr": (11, "t11"), "solo": (5, "t5")}
     # an unsharded run newer than shard 2's covers shard 2's part too
     assert combine_coverage([*rows, ("org", "aws", None, 9, "t9")])["org"] == (9, "t9")
+
+
+def test_per_resource_units_have_exactly_one_owner() -> None:
+    """GitHub repositories are units of their own (keyed by URL): the owner check sees the resource id."""
+    from agent.runner import _owner
+    from collectors.gcp import GcpCollector
+    from collectors.github import GitHubCollector
+
+    urls = [f"https://github.com/acme/repo-{i}" for i in range(200)]
+    for n in (1, 3, 4):
+        owners = [_owner(GitHubCollector, Shard(k, n), "gh") for k in range(n)]
+        for url in urls:
+            assert sum(o("github.repository", "acme", None, url) for o in owners) == 1
+        # the organisation's records all belong to one shard, whatever their id
+        org = {k for k, o in enumerate(owners) for rid in ("https://github.com/alice", "https://github.com/acme")
+               if o("github.member" if "alice" in rid else "github.organization", "acme", None, rid)}
+        assert len(org) == 1
+        if n > 1:
+            used = {k for url in urls for k, o in enumerate(owners) if o("github.repository", "acme", None, url)}
+            assert len(used) == n  # 200 repositories: every shard gets some
+        gcp = [_owner(GcpCollector, Shard(k, n), "g") for k in range(n)]
+        for account in ("organizations/1", "folders/2", None, "proj-a", "proj-b"):
+            assert sum(o("gcp.iam.policy", account, None, "x") for o in gcp) == 1

@@ -387,7 +387,7 @@ def test_more_shards_than_sources_is_refused(helm: str, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60
     )
     assert proc.returncode != 0
-    assert "run.shards=4 but config lists 1 source(s) and none is AWS or Azure" in proc.stderr
+    assert "run.shards=4 but config lists 1 source(s) and none is AWS, Azure, GCP or GitHub" in proc.stderr
 
 
 def test_an_aws_source_is_split_between_more_shards_than_sources(helm: str) -> None:

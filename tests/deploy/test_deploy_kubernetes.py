@@ -222,7 +222,7 @@ def test_sharded_overlay_is_an_indexed_cronjob() -> None:
     container = job["template"]["spec"]["containers"][0]
     assert annexa_command(container["args"]) == ["run", "--shard", f"$(JOB_COMPLETION_INDEX)/{n}"]
     assert "JOB_COMPLETION_INDEX" in {e["name"] for e in container["env"]}
-    # `annexa run --shard K/N` splits the configured sources: a shard without one exits 2
+    # `annexa run --shard K/N` deals these sources out whole: a shard without one would only exit 0
     config = yaml.safe_load(by_kind(docs, "ConfigMap")[0]["data"]["annexa.yaml"])
     assert n <= len(config["sources"])
 

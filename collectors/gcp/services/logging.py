@@ -26,16 +26,22 @@ def sink_resource_data(sink: dict[str, Any], parent: str) -> dict[str, Any]:
             else None}
 
 
-def collect(scope: ProjectScope) -> Iterator[Resource]:
+def sink_resources(scope: ProjectScope) -> Iterator[Resource]:
+    """The project's own log sinks (its exports), or a `gcp.logging.sink` error for the project."""
     parent = f"projects/{scope.project_id}"
     try:
         sinks = project_sinks(scope)
     except Exception as exc:
         scope.fail(SINK, exc, context="sinks.list")
-    else:
-        for sink in sinks:
-            yield scope.resource(SINK, LOGGING + f"{parent}/sinks/{sink['name']}", sink["name"],
-                                 sink_resource_data(sink, parent))
+        return
+    for sink in sinks:
+        yield scope.resource(SINK, LOGGING + f"{parent}/sinks/{sink['name']}", sink["name"],
+                             sink_resource_data(sink, parent))
+
+
+def collect(scope: ProjectScope) -> Iterator[Resource]:
+    parent = f"projects/{scope.project_id}"
+    yield from sink_resources(scope)
     try:
         buckets = scope.items("logging", f"v2/{parent}/locations/-/buckets", "buckets", size=("pageSize", 100))
     except Exception as exc:
