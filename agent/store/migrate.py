@@ -56,6 +56,9 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The store's schema revision (None for an empty database), as Alembic would report it."""
+    db = engine.url.database if engine.dialect.name == "sqlite" else None
+    if db and db != ":memory:" and not db.startswith("file:") and not Path(db).exists():
+        return None  # a new SQLite store: do not create the file before the migration runs
     with engine.connect() as conn:
         if not inspect(conn).has_table(VERSION_TABLE):
             return None
@@ -82,13 +85,13 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     exporter) must not both create the tables: on PostgreSQL an advisory lock serialises them; on
     SQLite the loser's failure is forgiven when the winner already reached the head revision.
     """
+    from alembic import command  # before the database file exists: a new store appears ready to use
+
     with _PROCESS_LOCK, _file_lock(engine):
         before = current_revision(engine)
         head = head_revision()
         if before == head:
             return before, head
-        from alembic import command
-
         cfg = _alembic_config()
         try:
             with engine.begin() as conn:

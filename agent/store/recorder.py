@@ -126,6 +126,23 @@ class SourceRecorder:
             self.flush()
         return digest
 
+    def key(self, resource: Resource) -> str:
+        return key_of(self.name, resource.type, resource.id)
+
+    def record_seen_resource(self, resource: Resource) -> None:
+        """A resource known to equal its open interval (agent.reuse checked it): only note it was seen."""
+        self._seen_resources.add(self.key(resource))
+        self.stats.resources += 1
+
+    def record_seen_finding(self, finding: Finding) -> bool:
+        """A finding known to equal its open interval column for column: only note it was seen."""
+        res = finding.resource
+        if not self.owns(res.get("type") or "", res.get("account"), res.get("region")):
+            return False
+        self._seen_findings.add(key_of(self.name, finding.rule, finding.resource_id))
+        self.stats.findings += 1
+        return True
+
     def owns(self, resource_type: str, account: str | None, region: str | None) -> bool:
         return self.owner is None or self.owner(resource_type, account, region)
 
