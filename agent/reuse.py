@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jmespath
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 
 from agent import __version__
 from agent.model import Finding, Resource, Status, canonical_json
@@ -110,7 +110,7 @@ class PriorFinding:
     region: str | None
     severity: str
     title: str
-    controls: list[str]
+    controls: str  # the stored JSON text: compared as text, never decoded (a mismatch only costs speed)
 
     def same_as(self, f: Finding) -> bool:
         """True when recording `f` would reopen nothing: every column equals the open interval's."""
@@ -119,15 +119,15 @@ class PriorFinding:
                 self.resource_name, self.account, self.region, self.severity, self.title, self.controls) == (
             f.status.value, f.message, f.evidence, f.exception, res.get("type") or "",
             res.get("name") or f.resource_id, res.get("account"), res.get("region"), f.severity, f.title,
-            list(f.controls))
+            json.dumps(list(f.controls)))
 
 
 @dataclass
 class Prior:
     """What the previous run recorded for one batch: unchanged resources and their open findings."""
 
-    unchanged: set[str]  # resource keys whose evidence, name and location are the same
-    findings: dict[str, PriorFinding]  # finding key -> its open interval
+    unchanged: set[tuple[str, str]]  # (type, id) of resources whose evidence, name and location are the same
+    findings: dict[tuple[str, str], PriorFinding]  # (rule id, resource id) -> its open interval
 
 
 def prior_verdicts(conn: Any, source: str, before_run: int, batch: list[tuple[Resource, str]],
@@ -138,26 +138,28 @@ def prior_verdicts(conn: Any, source: str, before_run: int, batch: list[tuple[Re
     previous run count (they were seen by it: a complete run closes what it does not see).
     """
     wanted = {key_of(source, r.type, r.id): (r, digest) for r, digest in batch}
-    unchanged: set[str] = set()
+    unchanged: set[tuple[str, str]] = set()
+    by_key: dict[str, tuple[str, str]] = {}
     rs = resource_states.c
     keys = list(wanted)
     for i in range(0, len(keys), _CHUNK):
-        for row in conn.execute(select(rs.key, rs.evidence, rs.name, rs.account, rs.region).where(
-                rs.open.is_(True), rs.first_run < before_run, rs.key.in_(keys[i:i + _CHUNK]))):
-            resource, digest = wanted[row.key]
-            if (row.evidence, row.name, row.account, row.region) == (digest, resource.name, resource.account,
-                                                                       resource.region):
-                unchanged.add(row.key)
-    finding_keys = [key_of(source, rule_id, wanted[k][0].id) for k in unchanged
-                    for rule_id in rule_ids.get(wanted[k][0].type, ())]
-    found: dict[str, PriorFinding] = {}
+        for key, evidence, name, account, region in conn.execute(
+                select(rs.key, rs.evidence, rs.name, rs.account, rs.region).where(
+                rs.open.is_(True), rs.first_run < before_run, rs.key.in_(keys[i:i + _CHUNK]))).all():
+            resource, digest = wanted[key]
+            if (evidence, name, account, region) == (digest, resource.name, resource.account, resource.region):
+                unchanged.add((resource.type, resource.id))
+                for rule_id in rule_ids.get(resource.type, ()):
+                    by_key[key_of(source, rule_id, resource.id)] = (rule_id, resource.id)
+    finding_keys = list(by_key)
+    found: dict[tuple[str, str], PriorFinding] = {}
     fc = findings.c
     for i in range(0, len(finding_keys), _CHUNK):
         for row in conn.execute(select(
                 fc.key, fc.status, fc.message, fc.evidence, fc.exception, fc.resource_type, fc.resource_name,
-                fc.account, fc.region, fc.severity, fc.title, fc.controls).where(
-                fc.open.is_(True), fc.first_run < before_run, fc.key.in_(finding_keys[i:i + _CHUNK]))):
-            found[row.key] = PriorFinding(*row[1:11], list(row.controls or []))
+                fc.account, fc.region, fc.severity, fc.title, cast(fc.controls, Text)).where(
+                fc.open.is_(True), fc.first_run < before_run, fc.key.in_(finding_keys[i:i + _CHUNK]))).all():
+            found[by_key[row[0]]] = PriorFinding(*row[1:])
     return Prior(unchanged, found)
 
 
@@ -216,9 +218,9 @@ class SourceReuse:
         """
         if compiled.id not in self.reusable.get(resource.type, ()):
             return False, None, False
-        if key_of(self.source, resource.type, resource.id) not in prior.unchanged:
+        if (resource.type, resource.id) not in prior.unchanged:
             return False, None, False
-        old = prior.findings.get(key_of(self.source, compiled.id, resource.id))
+        old = prior.findings.get((compiled.id, resource.id))
         if old is None:  # a complete previous run recorded nothing: the rule did not apply
             self.count += 1
             return True, None, False

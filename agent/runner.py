@@ -329,7 +329,7 @@ class Runner:
             prepared.append((resource, raw, digest_of(raw)))
         prior = reuse.lookup([(r, d) for r, _, d in prepared])
         for resource, raw, digest in prepared:
-            if prior is not None and recorder.key(resource) in prior.unchanged:
+            if prior is not None and (resource.type, resource.id) in prior.unchanged:
                 recorder.record_seen_resource(resource)  # same evidence, name and location as its open interval
             else:
                 recorder.record_resource(resource, raw)
