@@ -1,9 +1,11 @@
 """collect → evaluate → store, streaming. Sources run in parallel threads; one thread writes the store.
 
 Collectors push resources into a bounded queue (back-pressure keeps memory flat however many
-resources there are). The main thread evaluates each resource as it arrives and hands resources
-and findings to the store's buffered recorder. Only the resource types that Python
-(cross-resource) rules read are kept for the end of the run.
+resources there are). The main thread takes them in batches per source (up to 500, or what
+arrived within half a second), looks up the previous run's verdicts once per batch (agent.reuse),
+evaluates what cannot be reused and hands resources and findings to the store's buffered
+recorder. Only the resource types that Python (cross-resource) rules read are kept for the end of
+the run.
 """
 
 from __future__ import annotations
