@@ -154,7 +154,8 @@ def load_rule_set(blobs: Any, digest: str) -> dict[str, Any]:
 
 
 def recorded_digests(store: Any) -> set[str]:
-    """Every policy-input blob digest the store's sealed runs recorded (rule sets, rule files, SoA, exceptions)."""
+    """Every policy-input blob digest the store's sealed runs recorded (rule sets, rule files, SoA, exceptions,
+    and the per-source rule digests that verdict reuse compares, agent.reuse)."""
     from sqlalchemy import select
 
     from agent.store.schema import runs
@@ -164,6 +165,7 @@ def recorded_digests(store: Any) -> set[str]:
     with store.engine.connect() as conn:
         for manifest in conn.execute(select(runs.c.manifest).where(runs.c.manifest.is_not(None))).scalars():
             inputs = (manifest or {}).get("policy_inputs") or {}
+            out.update(e["blob"] for e in (manifest or {}).get("rule_digests") or [] if e.get("blob"))
             if inputs.get("rule_set"):
                 sets.add(inputs["rule_set"])
             for key in ("soa", "exceptions"):

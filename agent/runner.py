@@ -1,9 +1,11 @@
 """collect → evaluate → store, streaming. Sources run in parallel threads; one thread writes the store.
 
 Collectors push resources into a bounded queue (back-pressure keeps memory flat however many
-resources there are). The main thread evaluates each resource as it arrives and hands resources
-and findings to the store's buffered recorder. Only the resource types that Python
-(cross-resource) rules read are kept for the end of the run.
+resources there are). The main thread takes them in batches per source (up to 500, or what
+arrived within half a second), looks up the previous run's verdicts once per batch (agent.reuse),
+evaluates what cannot be reused and hands resources and findings to the store's buffered
+recorder. Only the resource types that Python (cross-resource) rules read are kept for the end of
+the run.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from agent.metrics.snapshot import record_summaries
 from agent.model import CollectionError, Finding, Resource, Status, canonical_json
 from agent.policy_inputs import capture_for_run
 from agent.redaction import Redactor
+from agent.reuse import SourceReuse
 from agent.rules.engine import CompiledRule, Evaluation, PythonRuleFailed, RuleSet
 from agent.runtypes import RunFailed, RunInterrupted, RunObserver, SourceSummary, interruption
 from agent.sharding import Shard
+from agent.store.blobs import digest_of
 from agent.store.recorder import SourceRecorder
 from agent.store.store import EvidenceStore
 from collectors.base import Collector, CollectorContext, Cursor, Progress
@@ -35,6 +39,8 @@ from collectors.registry import get_collector
 
 log = logging.getLogger("annexa.runner")
 QUEUE_SIZE = 1000
+REUSE_BATCH = 500  # resources recorded and judged together (one prior-verdict lookup per batch)
+BATCH_WAIT = 0.5  # seconds a slow source's resources wait at most for their batch to fill
 MAX_PARALLEL_SOURCES = 8
 EXIT_OK, EXIT_POLICY, EXIT_PARTIAL = 0, 1, 3
 
@@ -93,8 +99,9 @@ class Runner:
                  finding_hook: Callable[[Finding], Finding] | None = None,
                  http_factory: Callable[[SourceConfig], Callable[..., Any]] | None = None,
                  stop_event: threading.Event | None = None,
-                 manifest_inputs: dict[str, Any] | None = None):
+                 manifest_inputs: dict[str, Any] | None = None, reuse_verdicts: bool = True):
         self.config = config
+        self.reuse_verdicts = reuse_verdicts  # agent.reuse: unchanged resource + unchanged rule
         self.store = store
         self.rules = rules
         self.observer = observer or RunObserver()
@@ -167,6 +174,10 @@ class Runner:
         keep_types = self.rules.python_input_types()
         kept: dict[str, list[Resource]] = {t: [] for t in keep_types}
         started: dict[str, float] = {}
+        reuse: dict[str, SourceReuse] = {}
+        batches: dict[str, list[Resource]] = {s.name: [] for s in sources}
+        foreign: dict[str, list[CollectionError]] = {}  # errors owned by another shard that span this part
+        batch_since: dict[str, float] = {}
 
         slots = threading.BoundedSemaphore(MAX_PARALLEL_SOURCES)
 
@@ -192,6 +203,10 @@ class Runner:
                 owner = None if part is None else _owner(collector_cls, part, src.name)
                 recorders[src.name] = self.store.source_recorder(run_id, src.name, src.type, owner=owner,
                                                                  shard=shard)
+                reuse[src.name] = SourceReuse(self.store, run_id, src.name, self.rules, collector_cls.resource_types,
+                                              enabled=self.reuse_verdicts and shard is None)
+            if shard is None:  # sealed for the next run to compare with (agent.reuse)
+                policy["rule_digests"] = [{"source": name, "blob": r.seal_digests()} for name, r in reuse.items()]
             for src in sources:
                 started[src.name] = time.monotonic()
                 self.observer.source_started(src.name, src.type)
@@ -206,31 +221,47 @@ class Runner:
                 except queue.Empty:
                     if self.stop_event.is_set():
                         raise RunInterrupted("stop requested") from None
+                    for waiting, batch in batches.items():  # a slow source: do not hold its resources back
+                        if batch:
+                            self._consume(recorders[waiting], summaries[waiting], batch, kept, reuse[waiting])
+                            batches[waiting] = []
                     continue
                 summary = summaries[name]
+                if item is not _DONE:
+                    if not batches[name]:
+                        batch_since[name] = time.monotonic()
+                    batches[name].append(item)
+                if batches[name] and (item is _DONE or len(batches[name]) >= REUSE_BATCH
+                                      or time.monotonic() - batch_since[name] > BATCH_WAIT):
+                    self._consume(recorders[name], summary, batches[name], kept, reuse[name])
+                    batches[name] = []
+                if self.stop_event.is_set():
+                    raise RunInterrupted("stop requested")
                 if item is _DONE:
                     pending -= 1
                     summary.seconds = time.monotonic() - started[name]
                     summary.errors = [e for e in contexts[name].errors  # this shard's part's errors
                                       if recorders[name].owns(e.resource_type, e.account, e.region, e.scope_id)]
+                    # Another unit's error with no Region (an account- or organisation-wide call such as a
+                    # listing) may cover this part's rows too: the recorder carries those as `error`.
+                    foreign[name] = [e for e in contexts[name].errors if e not in summary.errors and e.region is None]
                     for err in summary.errors:  # an expected gap's findings are `not_applicable`
                         for finding in self._error_findings(err):
                             self._record(recorders[name], summary, finding)
                     continue
-                self._consume(recorders[name], summary, item, kept)
-                if self.stop_event.is_set():
-                    raise RunInterrupted("stop requested")
             seen_errors = {e.resource_type for c in contexts.values() for e in c.errors}  # other units' too
             self._python_rules(sources, summaries, recorders, kept, seen_errors)
             for src in sources:
                 ctx = contexts[src.name]
                 summary = summaries[src.name]
-                summary.status = recorders[src.name].complete(summary.errors, ctx.cursor.pending)
+                summary.status = recorders[src.name].complete(summary.errors, ctx.cursor.pending,
+                                                              foreign=foreign.get(src.name, ()))
                 log_summary(log, src.name, summary.status, summary.errors, summary.resources,
                             len(get_collector(src.type).resource_types))
                 self.observer.source_finished(summary)
             status = "partial" if any(real_errors(e.to_json() for e in s.errors)
                                       for s in summaries.values()) else "complete"
+            policy["reused_verdicts"] = sum(r.count for r in reuse.values())
             manifest = self.store.seal_run(run_id, status, extra=policy)
             record_summaries(self.store, run_id)  # what a metrics scrape reads (agent.metrics.snapshot)
             return RunResult(run_id, status, summaries, manifest)
@@ -287,30 +318,47 @@ class Runner:
         except queue.Empty:
             pass
 
-    def _record(self, recorder: SourceRecorder, summary: SourceSummary, finding: Finding) -> None:
-        if not recorder.record_finding(finding):
+    def _record(self, recorder: SourceRecorder, summary: SourceSummary, finding: Finding,
+                same: bool = False) -> None:
+        recorded = recorder.record_seen_finding(finding) if same else recorder.record_finding(finding)
+        if not recorded:
             return  # another shard's part of the source
         summary.findings[finding.status.value] = summary.findings.get(finding.status.value, 0) + 1
 
-    def _consume(self, recorder: SourceRecorder, summary: SourceSummary, resource: Resource,
-                 kept: dict[str, list[Resource]]) -> None:
-        owned = recorder.owns(resource.type, resource.account, resource.region, resource.id)
-        if not owned and resource.type not in kept:
-            return  # another shard's part (e.g. the account inventory every shard lists)
-        self._redact(resource)  # before anything is hashed, stored or evaluated
-        raw = canonical_json(resource.evidence_document())
-        # Rules judge exactly what is stored: the JSON form (times as ISO strings, no Python objects).
-        resource.data = json.loads(raw)["data"]
-        if not owned:  # unrecorded context for Python rules that join across units (e.g. sinks -> buckets)
-            kept[resource.type].append(resource)
-            return
-        digest = recorder.record_resource(resource, raw)
-        summary.resources += 1
-        self.observer.resource(summary.name, summary.resources)
-        for compiled, ev in self.rules.evaluate(resource):
-            self._record(recorder, summary, self._finding(compiled, ev, digest))
-        if resource.type in kept:
-            kept[resource.type].append(resource)
+    def _consume(self, recorder: SourceRecorder, summary: SourceSummary, batch: list[Resource],
+                 kept: dict[str, list[Resource]], reuse: SourceReuse) -> None:
+        """Record and judge a batch of one source's resources (previous verdicts are looked up per batch)."""
+        prepared: list[tuple[Resource, bytes, str]] = []
+        for resource in batch:
+            owned = recorder.owns(resource.type, resource.account, resource.region, resource.id)
+            if not owned and resource.type not in kept:
+                continue  # another shard's part (e.g. the account inventory every shard lists)
+            self._redact(resource)  # before anything is hashed, stored or evaluated
+            raw = canonical_json(resource.evidence_document())
+            # Rules judge exactly what is stored: the JSON form (times as ISO strings, no Python objects).
+            resource.data = json.loads(raw)["data"]
+            if not owned:  # unrecorded context for Python rules that join across units (e.g. sinks -> buckets)
+                kept[resource.type].append(resource)
+                continue
+            prepared.append((resource, raw, digest_of(raw)))
+        prior = reuse.lookup([(r, d) for r, _, d in prepared])
+        for resource, raw, digest in prepared:
+            if prior is not None and (resource.type, resource.id) in prior.unchanged:
+                recorder.record_seen_resource(resource)  # same evidence, name and location as its open interval
+            else:
+                recorder.record_resource(resource, raw)
+            summary.resources += 1
+            self.observer.resource(summary.name, summary.resources)
+            for compiled in self.rules.for_type(resource.type):
+                reused, finding, same = (False, None, False) if prior is None else \
+                    reuse.take(compiled, resource, digest, prior, self.finding_hook)
+                if not reused:
+                    ev = compiled.evaluate(resource, self.rules.params.for_rule(compiled.rule, resource.source))
+                    finding = None if ev is None else self._finding(compiled, ev, digest)
+                if finding is not None:
+                    self._record(recorder, summary, finding, same)
+            if resource.type in kept:
+                kept[resource.type].append(resource)
 
     def _redact(self, resource: Resource) -> None:
         replaced = self.redactor.redact(resource.data)

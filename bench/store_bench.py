@@ -11,13 +11,23 @@ prints the whole store's size after the last run against its size after the firs
     python bench/store_bench.py                      # 10,000 resources, 4 runs, SQLite
     python bench/store_bench.py --resources 50000 --runs 3 --change 0.01
     python bench/store_bench.py --url postgresql+psycopg://postgres@127.0.0.1:5432/bench
+    python bench/store_bench.py --runs 30 --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+    python bench/store_bench.py --runs 2 --profile 25 --no-verify --quiet --out /tmp/bench.json
+
+`cpu_seconds` is the process's own CPU time (user + system, every thread) during the run: on a
+shared machine it is the figure to compare, wall time is not. `--pg-url` runs the same workload on
+SQLite, then on a fresh database of that PostgreSQL server, and compares time and size; the
+PostgreSQL server's own CPU for the bench's connections (read from /proc, same machine) is added.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import os
+import pstats
 import resource as rlimit
 import sys
 import tempfile
@@ -63,15 +73,60 @@ def rss_mb() -> float:
     return rlimit.getrusage(rlimit.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--resources", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=4)
-    parser.add_argument("--change", type=float, default=0.01, help="share of resources changed per run after the 2nd")
-    parser.add_argument("--url", help="store URL (default: a SQLite file in a temp folder)")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+def cpu_now() -> float:
+    usage = rlimit.getrusage(rlimit.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
+
+def fresh_pg_database(server_url: str) -> str:
+    """A new, empty database on the server of `server_url`; returns its URL."""
+    import psycopg
+
+    name = f"annexa_store_bench_{os.getpid()}_{int(time.time())}"
+    with psycopg.connect(server_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(server_url: str, url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(server_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class BackendCpu:
+    """CPU seconds the PostgreSQL backends serving one database used (server on this machine, /proc)."""
+
+    def __init__(self, engine):  # type: ignore[no-untyped-def]
+        self.engine = engine
+        self.seen: dict[int, float] = {}
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def total(self) -> float:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            pids = [r[0] for r in conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))]
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            self.seen[pid] = (int(fields[11]) + int(fields[12])) / self.tick
+        return sum(self.seen.values())
+
+
+def pg_size_mb(engine) -> float:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one() / 1e6
+
+
+def run_bench(args: argparse.Namespace, url: str | None, label: str) -> dict:
     from agent.config import load_config
     from agent.rules.engine import RuleSet
     from agent.rules.loader import load_rules
@@ -81,10 +136,14 @@ def main() -> int:
     from agent.store.verify import verify_store
 
     folder = Path(tempfile.mkdtemp(prefix="annexa-store-bench-"))
-    url = args.url or f"sqlite:///{folder / 'annexa.db'}"
+    url = url or f"sqlite:///{folder / 'annexa.db'}"
+    postgres = url.startswith("postgresql")
+    prefix = f"[{label}] " if args.pg_url else ""
     rules_dir = ROOT / "tests" / "support" / "rules"
     results = []
     store = None
+    backend = None
+    profiler = cProfile.Profile() if args.profile else None
     for run in range(1, args.runs + 1):
         generation = 0 if run <= 2 else run  # runs 1-2 identical, later runs change a share
         (folder / "annexa.yaml").write_text(
@@ -93,43 +152,117 @@ def main() -> int:
             f"    generation: {generation}\n    change: {args.change}\n")
         config = load_config(folder / "annexa.yaml")
         store = store or EvidenceStore.open(config.store_url, config.evidence_dir)
+        if postgres and backend is None:
+            backend = BackendCpu(store.engine)
         rules = [r for r in load_rules([rules_dir]) if r.kind == "jmespath"]
         with store.engine.connect() as conn:
             before = (conn.execute(select(func.count()).select_from(findings)).scalar_one(),
                       conn.execute(select(func.count()).select_from(resource_states)).scalar_one())
         blobs_before = store.blobs.writes
+        server_before = backend.total() if backend else 0.0
+        cpu_before = cpu_now()
         started = time.perf_counter()
+        if profiler:
+            profiler.enable()
         result = Runner(config, store, RuleSet(rules)).run(select_sources(config, None, None))
+        if profiler:
+            profiler.disable()
         seconds = time.perf_counter() - started
+        cpu = cpu_now() - cpu_before
+        server_cpu = backend.total() - server_before if backend else None
         with store.engine.connect() as conn:
             after = (conn.execute(select(func.count()).select_from(findings)).scalar_one(),
                      conn.execute(select(func.count()).select_from(resource_states)).scalar_one())
         db = folder / "annexa.db"
         usage = store.blobs.usage() if hasattr(store.blobs, "usage") else None
         db_bytes = sum(p.stat().st_blocks * 512 for p in folder.glob("annexa.db*"))
+        if postgres:
+            db_bytes = int(pg_size_mb(store.engine) * 1e6)
         row = {"run": run, "status": result.status, "seconds": round(seconds, 2),
-               "resources_per_s": round(args.resources / seconds), "finding_rows_added": after[0] - before[0],
+               "resources_per_s": round(args.resources / seconds), "cpu_seconds": round(cpu, 2),
+               "resources_per_cpu_s": round(args.resources / max(cpu, 1e-9)),
+               "finding_rows_added": after[0] - before[0],
                "snapshot_rows_added": after[1] - before[1], "blobs_written": store.blobs.writes - blobs_before,
-               "db_mb": round(db.stat().st_size / 1e6, 1) if db.exists() else None, "max_rss_mb": round(rss_mb())}
+               "db_mb": round(db_bytes / 1e6, 1) if (db.exists() or postgres) else None,
+               "max_rss_mb": round(rss_mb())}
+        if server_cpu is not None:
+            row["server_cpu_seconds"] = round(server_cpu, 2)
         if usage is not None:
             row.update(evidence_compressed_mb=round(usage.compressed_bytes / 1e6, 2),
                        evidence_disk_mb=round(usage.disk_bytes / 1e6, 2),
                        disk_ratio=round(usage.disk_bytes / max(usage.compressed_bytes, 1), 2),
                        store_disk_mb=round((usage.disk_bytes + db_bytes) / 1e6, 2))
         results.append(row)
-        if not args.json:
-            print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+        if not args.quiet:
+            print(prefix + ", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
     assert store is not None
-    started = time.perf_counter()
-    report = verify_store(store)
-    verify = {"verify_seconds": round(time.perf_counter() - started, 2), "verify_ok": report.ok,
-              "runs": report.runs, "finding_intervals": report.findings, "blobs": report.blobs}
+    out: dict = {"store": label, "runs": results}
+    if not args.no_verify:
+        cpu_before = cpu_now()
+        started = time.perf_counter()
+        report = verify_store(store)
+        out["verify"] = {"verify_seconds": round(time.perf_counter() - started, 2),
+                         "verify_cpu_seconds": round(cpu_now() - cpu_before, 2), "verify_ok": report.ok,
+                         "runs": report.runs, "finding_intervals": report.findings, "blobs": report.blobs}
+        if not args.quiet:
+            print(prefix + ", ".join(f"{k} {v}" for k, v in out["verify"].items()), flush=True)
     if "store_disk_mb" in results[0]:
-        verify["store_growth_vs_first_run"] = round(results[-1]["store_disk_mb"] / results[0]["store_disk_mb"], 2)
-    if args.json:
-        print(json.dumps({"runs": results, "verify": verify}))
+        out["store_growth_vs_first_run"] = round(results[-1]["store_disk_mb"] / results[0]["store_disk_mb"], 2)
+    out["total_cpu_seconds"] = round(sum(r["cpu_seconds"] for r in results), 2)
+    out["total_seconds"] = round(sum(r["seconds"] for r in results), 2)
+    if backend is not None:
+        out["total_server_cpu_seconds"] = round(sum(r["server_cpu_seconds"] for r in results), 2)
+    if profiler:
+        buf = io.StringIO()
+        pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(args.profile)
+        out["profile"] = buf.getvalue()
+        print(buf.getvalue())
+    store.engine.dispose()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--resources", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--change", type=float, default=0.01, help="share of resources changed per run after the 2nd")
+    parser.add_argument("--url", help="store URL (default: a SQLite file in a temp folder)")
+    parser.add_argument("--pg-url", help="a PostgreSQL server URL: compare a fresh database there with SQLite")
+    parser.add_argument("--profile", type=int, metavar="N", help="print the top N functions (cProfile, by own time)")
+    parser.add_argument("--no-verify", action="store_true", help="skip `verify --store` at the end")
+    parser.add_argument("--quiet", action="store_true", help="no line per run")
+    parser.add_argument("--out", type=Path, help="write the figures as JSON to this file")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+
+    load = os.getloadavg()
+    report: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+                    "load_before": [round(x, 2) for x in load], "resources": args.resources, "runs": args.runs,
+                    "change": args.change}
+    if args.pg_url:
+        report["sqlite"] = run_bench(args, args.url, "sqlite")
+        pg_url = fresh_pg_database(args.pg_url)
+        try:
+            report["postgresql"] = run_bench(args, pg_url, "postgresql")
+        finally:
+            drop_pg_database(args.pg_url, pg_url)
+        lite, pg = report["sqlite"], report["postgresql"]
+        report["pg_vs_sqlite"] = {
+            "cpu_time": round((pg["total_cpu_seconds"] + pg["total_server_cpu_seconds"])
+                              / lite["total_cpu_seconds"], 2),
+            "wall_time": round(pg["total_seconds"] / lite["total_seconds"], 2),
+            "size": round(pg["runs"][-1]["store_disk_mb"] / lite["runs"][-1]["store_disk_mb"], 2)}
+        if not args.json:
+            print("PostgreSQL / SQLite: " + ", ".join(f"{k} {v}" for k, v in report["pg_vs_sqlite"].items()))
     else:
-        print(", ".join(f"{k} {v}" for k, v in verify.items()))
+        report.update(run_bench(args, args.url, "postgresql" if (args.url or "").startswith("postgres") else "sqlite"))
+    report["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    if not args.json and not args.quiet:
+        print(f"load average before {report['load_before']}, after {report['load_after']} on {os.cpu_count()} CPUs")
+    if args.json:
+        print(json.dumps(report))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
     os.environ.pop("ANNEXA_PLUGINS", None)
     return 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from collectors.base import Collector
 
@@ -47,12 +47,8 @@ def _load_entry_points() -> None:
         for module in filter(None, (m.strip() for m in os.environ.get("ANNEXA_PLUGINS", "").split(","))):
             importlib.import_module(module)
         for ep in entry_points(group=GROUP):
-            if ep.name in _registered:
-                continue
-            cls = ep.load()
-            if not (isinstance(cls, type) and issubclass(cls, Collector)):
-                raise TypeError(f"entry point {ep.name} = {ep.value} is not a Collector subclass")
-            _registered[ep.name] = cls
+            if ep.name not in _registered:
+                _registered[ep.name] = _checked(ep)
         _loaded = True
 
 
@@ -62,8 +58,36 @@ def collector_types() -> dict[str, type[Collector]]:
 
 
 def get_collector(type_name: str) -> type[Collector]:
-    _load_entry_points()
-    return _registered[type_name]
+    """The collector class for `type_name` (KeyError if none), importing only its own entry point."""
+    found = _registered.get(type_name)
+    if found is not None:
+        return found
+    with _lock:
+        _load_plugins()
+        if type_name not in _registered:
+            for ep in entry_points(group=GROUP, name=type_name):
+                _registered[ep.name] = _checked(ep)
+                break
+        return _registered[type_name]
+
+
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Import the modules named in $ANNEXA_PLUGINS once (they register() their collectors)."""
+    global _plugins_loaded
+    if not _plugins_loaded:
+        for module in filter(None, (m.strip() for m in os.environ.get("ANNEXA_PLUGINS", "").split(","))):
+            importlib.import_module(module)
+        _plugins_loaded = True
+
+
+def _checked(ep: EntryPoint) -> type[Collector]:
+    cls = ep.load()
+    if not (isinstance(cls, type) and issubclass(cls, Collector)):
+        raise TypeError(f"entry point {ep.name} = {ep.value} is not a Collector subclass")
+    return cls
 
 
 def known_resource_types() -> dict[str, str]:

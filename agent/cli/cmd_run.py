@@ -114,6 +114,7 @@ def execute_run(app: App, sources: tuple[str, ...] = (), shard: str | None = Non
     cfg = app.config
     chosen = select_sources_for(app, sources, shard)
     preflight(chosen)
+    app.rules  # noqa: B018  (load and check the rule packs before the store is opened or created)
     store = store or app.store()
     with ExitStack() as held:
         locks = SourceLocks(store)

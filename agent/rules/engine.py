@@ -12,6 +12,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 
 from agent.model import Resource, Status, canonical_json
+from agent.rules.fastpath import compile_search
 from agent.rules.functions import options as jmespath_options
 from agent.rules.functions import rule_params, truthy
 from agent.rules.loader import resolve_function
@@ -51,17 +52,16 @@ PythonRule = Callable[[Mapping[str, Sequence[Resource]], PythonRuleContext], Ite
 
 
 class CompiledRule:
-    """A rule with its JMESPath expressions and message templates compiled."""
+    """A rule with its JMESPath expressions and message templates compiled (on first use).
+
+    Expressions run as Python closures where agent.rules.fastpath can build them, through the
+    jmespath interpreter otherwise: the verdicts are the same either way.
+    """
 
     def __init__(self, rule: Rule, options: jmespath.Options):
         self.rule = rule
         self.options = options
-        self.where = jmespath.compile(rule.where) if rule.where else None
-        self.assertion = jmespath.compile(rule.assert_) if rule.assert_ else None
-        self.message = MessageTemplate(rule.message)
-        self.pass_message = MessageTemplate(rule.pass_message) if rule.pass_message else None
-        self.unknown_if = jmespath.compile(rule.unknown_if) if rule.unknown_if else None
-        self.unknown_message = MessageTemplate(rule.unknown_message) if rule.unknown_message else None
+        self._ready = False
         self.function: PythonRule | None = None
         self.load_error: str | None = None  # why a Python rule's function could not be loaded
         if rule.function:
@@ -71,16 +71,28 @@ class CompiledRule:
                 log.warning("rule %s: cannot load function %s: %s", rule.id, rule.function, exc)
                 self.load_error = f"{rule.id}: cannot load function {rule.function!r}: {exc}"
 
+    def _compile(self) -> None:
+        rule, opts = self.rule, self.options
+        self.where = compile_search(jmespath.compile(rule.where), opts) if rule.where else None
+        self.assertion = compile_search(jmespath.compile(rule.assert_), opts) if rule.assert_ else None
+        self.message = MessageTemplate(rule.message)
+        self.pass_message = MessageTemplate(rule.pass_message) if rule.pass_message else None
+        self.unknown_if = compile_search(jmespath.compile(rule.unknown_if), opts) if rule.unknown_if else None
+        self.unknown_message = MessageTemplate(rule.unknown_message) if rule.unknown_message else None
+        self._ready = True
+
     @property
     def id(self) -> str:
         return self.rule.id
 
     def applies(self, resource: Resource) -> bool | Evaluation:
         """True/False, or an `error` evaluation if `where` itself could not be evaluated."""
+        if not self._ready:
+            self._compile()
         if self.where is None:
             return True
         try:
-            return truthy(self.where.search(resource.data, options=self.options))
+            return truthy(self.where(resource.data))
         except Exception as exc:  # JMESPathError, or a custom function's error (re.error...)
             return self._error(resource, f"`where` could not be evaluated: {_explain(exc)}")
 
@@ -91,6 +103,8 @@ class CompiledRule:
         Anything the expressions raise (a bad pattern taken from the data, a custom function's bug)
         becomes an `error` verdict for this rule and resource only; the run goes on.
         """
+        if not self._ready:
+            self._compile()
         try:
             with rule_params(self.rule.params if params is None else params):
                 return self._evaluate(resource)
@@ -106,7 +120,7 @@ class CompiledRule:
             return None
         assert self.assertion is not None
         try:
-            ok = truthy(self.assertion.search(resource.data, options=self.options))
+            ok = truthy(self.assertion(resource.data))
         except Exception as exc:
             return self._error(resource, f"`assert` could not be evaluated: {_explain(exc)}")
         envelope = {**resource.envelope(), "source": resource.source}
@@ -124,7 +138,7 @@ class CompiledRule:
         if self.unknown_if is None:
             return None
         try:
-            missing = truthy(self.unknown_if.search(resource.data, options=self.options))
+            missing = truthy(self.unknown_if(resource.data))
         except Exception as exc:
             return self._error(resource, f"`unknown_if` could not be evaluated: {_explain(exc)}")
         if not missing:
@@ -138,6 +152,8 @@ class CompiledRule:
 
     def render(self, resource: Resource, status: Status) -> str:
         """Render this rule's message for `resource` (used by Python rules that only pick a status)."""
+        if not self._ready:
+            self._compile()
         envelope = {**resource.envelope(), "source": resource.source}
         template = self.message if status is Status.FAIL else self.pass_message
         if template is None:

@@ -56,6 +56,15 @@ class MessageTemplate:
             i += 1
         if literal:
             self.parts.append(("text", "".join(literal)))
+        self._searches: tuple[Any, list[Any]] | None = None  # (options, parts with compiled searches)
+
+    def _parts(self, options: jmespath.Options | None) -> list[Any]:
+        if self._searches is None or self._searches[0] is not options:
+            from agent.rules.fastpath import compile_search
+
+            self._searches = (options, [(kind, compile_search(value, options) if kind == "expr" else value)
+                                        for kind, value in self.parts])
+        return self._searches[1]
 
     def expressions(self) -> list[Any]:
         """The compiled JMESPath expressions of the placeholders."""
@@ -63,7 +72,7 @@ class MessageTemplate:
 
     def render(self, envelope: dict[str, Any], data: Any, options: jmespath.Options | None = None) -> str:
         out: list[str] = []
-        for kind, value in self.parts:
+        for kind, value in self._parts(options):
             if kind == "text":
                 out.append(value)
                 continue
@@ -71,7 +80,7 @@ class MessageTemplate:
                 item = envelope.get(value)
             else:
                 try:
-                    item = value.search(data, options=options)
+                    item = value(data)
                 except Exception:  # a message never fails a finding: the value shows as `-`
                     item = None
             out.append(_render_value(item))

@@ -55,8 +55,11 @@ class FileBlobStore:
         return self._path(digest)
 
     def put_bytes(self, raw: bytes) -> str:
-        binary = hashlib.sha256(raw).digest()
-        digest = "sha256:" + binary.hex()
+        return self.put_digested(digest_of(raw), raw)
+
+    def put_digested(self, digest: str, raw: bytes) -> str:
+        """`put_bytes` when the caller has already hashed `raw` (`digest` must be `digest_of(raw)`)."""
+        binary = bytes.fromhex(digest.removeprefix("sha256:"))
         if self.packs.contains(binary):
             return digest
         path = self._path(digest)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any
 
 from agent.model import canonical_json, content_hash
@@ -45,8 +46,31 @@ def _value(row: Mapping[str, Any], col: str) -> Any:
     return value
 
 
+def canonical_text(value: Any) -> str:
+    """`canonical_json(value)` as text, without a json.dumps for the common column values.
+
+    Strings, None, booleans, integers and lists of strings are spelled here exactly as
+    json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False) spells them (the same C
+    string encoder); anything else (floats, dicts, nested lists) goes through canonical_json.
+    """
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is list and all(type(v) is str for v in value):
+        return "[" + ",".join(map(encode_basestring, value)) + "]"
+    return canonical_json(value).decode()
+
+
 def _hash(row: Mapping[str, Any], cols: Sequence[str]) -> str:
-    return content_hash([_value(row, c) for c in cols])
+    """`content_hash` of the list of the columns' values, byte for byte."""
+    text = "[" + ",".join([canonical_text(_value(row, c)) for c in cols]) + "]"
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def resource_row_hash(row: Mapping[str, Any]) -> str:
@@ -67,7 +91,7 @@ def manual_removal_hash(row: Mapping[str, Any]) -> str:
 
 def hints(row: Mapping[str, Any], cols: Sequence[str]) -> str:
     """Two bytes of SHA-256 per column, hex: enough to name the changed column, too little to prove."""
-    return "".join(hashlib.sha256(canonical_json(_value(row, c))).hexdigest()[:4] for c in cols)
+    return "".join([hashlib.sha256(canonical_text(_value(row, c)).encode()).hexdigest()[:4] for c in cols])
 
 
 def changed_columns(row: Mapping[str, Any], cols: Sequence[str]) -> list[str]:

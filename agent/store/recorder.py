@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
-from agent.model import CollectionError, Finding, Resource, Status
+from agent.model import CollectionError, Finding, Resource, Status, canonical_json
+from agent.store.blobs import digest_of
 from agent.store.hashing import (
     FINDING_CONTENT,
     OPEN_COLUMNS,
@@ -33,6 +34,7 @@ from agent.store.hashing import (
 )
 from agent.store.merkle import MerkleBuilder
 from agent.store.schema import findings, resource_states, run_sources, runs
+from agent.store.seen import SeenIds
 from agent.store.timeutil import as_utc, utcnow
 
 if TYPE_CHECKING:
@@ -95,11 +97,13 @@ class SourceRecorder:
         self.source_type = source_type
         self.started = utcnow()
         self.stats = SourceStats()
-        self._resources: dict[str, tuple[Resource, str]] = {}
+        self._resources: dict[str, tuple[Resource, str, bytes]] = {}
         self._findings: dict[str, Finding] = {}
-        self._seen_resources: set[bytes] = set()
-        self._seen_findings: set[bytes] = set()
+        self._seen_resources = SeenIds()
+        self._seen_findings = SeenIds()
         self.done = False
+        self._foreign: list[CollectionError] = []  # see complete()
+        self._foreign_carried = False
         with store.engine.begin() as conn:
             self.cover = previous_cover(conn, name, run_id, shard if owner is not None else None)
             conn.execute(insert(run_sources).values(
@@ -108,18 +112,38 @@ class SourceRecorder:
 
     # -- buffering -------------------------------------------------------------------------
     def record_resource(self, resource: Resource, raw: bytes | None = None) -> str:
-        """Store the resource's evidence blob (if new) and buffer its interval. Returns the digest.
+        """Buffer the resource's interval; returns its evidence digest.
 
         `raw` is the canonical JSON of `resource.evidence_document()` when the caller has it already.
+        Its blob is written at flush, and only when the interval is new or changed: an unchanged
+        resource's evidence is already stored under the same digest.
         """
-        digest = self.store.blobs.put_bytes(raw) if raw is not None else \
-            self.store.blobs.put_json(resource.evidence_document())
+        if raw is None:
+            raw = canonical_json(resource.evidence_document())
+        digest = digest_of(raw)
         key = key_of(self.name, resource.type, resource.id)
-        self._resources[key] = (resource, digest)
+        self._resources[key] = (resource, digest, raw)
         self.stats.resources += 1
         if len(self._resources) >= BATCH:
             self.flush()
         return digest
+
+    def key(self, resource: Resource) -> str:
+        return key_of(self.name, resource.type, resource.id)
+
+    def record_seen_resource(self, resource: Resource) -> None:
+        """A resource known to equal its open interval (agent.reuse checked it): only note it was seen."""
+        self._seen_resources.add(self.key(resource))
+        self.stats.resources += 1
+
+    def record_seen_finding(self, finding: Finding) -> bool:
+        """A finding known to equal its open interval column for column: only note it was seen."""
+        res = finding.resource
+        if not self.owns(res.get("type") or "", res.get("account"), res.get("region"), finding.resource_id):
+            return False
+        self._seen_findings.add(key_of(self.name, finding.rule, finding.resource_id))
+        self.stats.findings += 1
+        return True
 
     def owns(self, resource_type: str, account: str | None, region: str | None,
              resource_id: str | None = None) -> bool:
@@ -143,17 +167,30 @@ class SourceRecorder:
         now = utcnow()
         with self.store.engine.begin() as conn:
             if self._resources:
-                rows = [self._resource_row(key, res, digest, now) for key, (res, digest) in self._resources.items()]
-                self._write(conn, resource_states, rows, RESOURCE_CONTENT, self._seen_resources)
+                rows = [self._resource_row(key, res, digest, now)
+                        for key, (res, digest, _raw) in self._resources.items()]
+                for row in self._write(conn, resource_states, rows, RESOURCE_CONTENT, self._seen_resources):
+                    self._put_blob(row["evidence"], self._resources[row["key"]][2])
             if self._findings:
                 rows = [self._finding_row(key, f, now) for key, f in self._findings.items()]
                 self._write(conn, findings, rows, FINDING_CONTENT, self._seen_findings)
         self._resources.clear()
         self._findings.clear()
 
+    def _put_blob(self, digest: str, raw: bytes) -> None:
+        """Write an evidence blob (before the transaction that refers to it commits)."""
+        blobs = self.store.blobs
+        put = getattr(blobs, "put_digested", None)
+        if put is not None:
+            put(digest, raw)
+        else:
+            blobs.put_bytes(raw)
+
     def _write(self, conn: Any, table: Any, rows: list[dict[str, Any]], content: tuple[str, ...],
-               seen: set[bytes]) -> None:
-        """Unchanged rows: nothing. Changed: close the open interval, open a new one. New: open one."""
+               seen: SeenIds) -> list[dict[str, Any]]:
+        """Unchanged rows: nothing. Changed: close the open interval, open a new one. New: open one.
+
+        Returns the rows of the intervals opened."""
         c = table.c
         existing = {row.key: row._mapping for row in conn.execute(
             select(c.id, c.key, c.row_hash, c.first_run, c.first_seen)
@@ -161,7 +198,7 @@ class SourceRecorder:
         close: list[dict[str, Any]] = []
         new: list[dict[str, Any]] = []
         for row in rows:
-            seen.add(bytes.fromhex(row["key"])[:16])
+            seen.add(row["key"])
             old = existing.get(row["key"])
             if old is not None and old["row_hash"] == row["row_hash"]:
                 continue
@@ -175,6 +212,7 @@ class SourceRecorder:
                 closed_run=bindparam("_closed_run"), close_hash=bindparam("_close_hash")), close)
         if new:
             conn.execute(insert(table), new)
+        return new
 
     def _resource_row(self, key: str, res: Resource, digest: str, now: datetime) -> dict[str, Any]:
         row = {"key": key, "source": self.name, "type": res.type, "resource_id": res.id, "name": res.name,
@@ -195,15 +233,24 @@ class SourceRecorder:
         return row
 
     # -- completion ------------------------------------------------------------------------
-    def complete(self, errors: Iterable[CollectionError], cursors: dict[str, Any] | None = None) -> str:
-        """Close unseen intervals, turn the errored ones into `error`, save cursors, compute roots."""
+    def complete(self, errors: Iterable[CollectionError], cursors: dict[str, Any] | None = None,
+                 foreign: Iterable[CollectionError] = ()) -> str:
+        """Close unseen intervals, turn the errored ones into `error`, save cursors, compute roots.
+
+        `foreign` are errors another shard's unit owns but whose scope spans this shard's part too (a
+        source-wide listing that failed): rows they cover are carried as `error` rather than closed as
+        gone, and the part is then `partial`.
+        """
         self.flush()
         self.stats.errors = list(errors)
+        self._foreign = [e for e in foreign if e.expected is None]
         status = "partial" if any(e.expected is None for e in self.stats.errors) else "complete"
         with self.store.engine.begin() as conn:
             carried = self._close_unseen(conn)
             if cursors:
                 self.store.save_cursors(conn, self.name, cursors)
+        if self._foreign_carried:
+            status = "partial"
         for finding in carried:
             self.record_finding(finding)
         self.flush()
@@ -224,7 +271,7 @@ class SourceRecorder:
                 evidence_root=evidence_root, findings_root=findings_root))
 
     def _errored(self, rtype: str, account: str | None, region: str | None) -> CollectionError | None:
-        for err in self.stats.errors:
+        for err in [*self.stats.errors, *self._foreign]:
             if err.resource_type != rtype or err.expected is not None:
                 continue
             if err.account and account and err.account != account:
@@ -240,14 +287,14 @@ class SourceRecorder:
         for table, seen in ((resource_states, self._seen_resources), (findings, self._seen_findings)):
             c = table.c
             cols = [c.id, c.key, c.row_hash, c.first_run, c.first_seen]
-            if table is findings and self.stats.errors:
+            if table is findings and (self.stats.errors or self._foreign):
                 cols = [findings]  # type: ignore[list-item]
             rtype = c.type if table is resource_states else c.resource_type
             if self.owner is not None and len(cols) > 1:
                 cols += [rtype, c.account, c.region, c.resource_id]
             unseen = [dict(r) for r in conn.execute(select(*cols).where(
                 c.open.is_(True), c.source == self.name, c.first_run < self.run_id)).mappings()
-                if bytes.fromhex(r["key"])[:16] not in seen
+                if r["key"] not in seen
                 and (self.owner is None or self.owns(r[rtype.name], r["account"], r["region"], r["resource_id"]))]
             for i in range(0, len(unseen), BATCH):
                 chunk = unseen[i:i + BATCH]
@@ -255,7 +302,7 @@ class SourceRecorder:
                     open=False, last_run=bindparam("_last_run"), last_seen=bindparam("_last_seen"),
                     closed_run=bindparam("_closed_run"), close_hash=bindparam("_close_hash")),
                     [{"_id": r["id"], **_bind(closing_values(r, self.run_id, self.cover))} for r in chunk])
-            if table is findings and self.stats.errors:
+            if table is findings and (self.stats.errors or self._foreign):
                 carried = self._carry(unseen)
         return carried
 
@@ -265,6 +312,8 @@ class SourceRecorder:
             err = self._errored(row["resource_type"], row["account"], row["region"])
             if err is None or row["resource_id"].startswith("annexa:"):
                 continue
+            if any(err is f for f in self._foreign):
+                self._foreign_carried = True
             carried.append(Finding(
                 rule=row["rule_id"], status=Status.ERROR, source=self.name,
                 resource={"id": row["resource_id"], "type": row["resource_type"], "name": row["resource_name"],

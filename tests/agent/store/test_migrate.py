@@ -84,3 +84,27 @@ def test_0001_store_upgrades_and_is_then_fully_covered(store_url: str, tmp_path:
     with store.engine.begin() as conn:
         conn.execute(findings.delete().where(findings.c.key == "k2"))
     assert any("schema migration" in p for p in verify_store(store).problems)
+
+
+def test_revisions_read_without_alembic_agree_with_alembic(store_url: str) -> None:
+    engine = make_engine(store_url)
+    assert migrate.head_revision() == migrate.alembic_head_revision() != ""
+    assert migrate.current_revision(engine) is None is migrate.alembic_current_revision(engine)
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == migrate.alembic_current_revision(engine) == migrate.head_revision()
+    engine.dispose()
+
+
+def test_opening_a_current_store_does_not_import_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    code = ("import sys; from agent.store.store import EvidenceStore; "
+            "u = sys.argv[1]; EvidenceStore.open(u, sys.argv[2]).close(); assert 'alembic' in sys.modules; "
+            "[sys.modules.pop(m) for m in list(sys.modules) if m.startswith('alembic')]; "
+            "EvidenceStore.open(u, sys.argv[2]); print('alembic' in sys.modules)")
+    db = f"sqlite:///{tmp_path / 'annexa.db'}"
+    out = subprocess.run([sys.executable, "-c", code, db, str(tmp_path / "ev")], cwd=root, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "False", "the first open creates the schema with Alembic, the second needs none"

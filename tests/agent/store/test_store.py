@@ -64,6 +64,18 @@ def test_unchanged_second_run_adds_no_blobs_and_no_finding_rows(harness: Harness
     assert verify_store(harness.store).ok
 
 
+def test_only_new_and_changed_resources_write_blobs(harness: Harness, world: World) -> None:
+    harness.run()
+    writes = harness.store.blobs.writes
+    harness.run()
+    assert harness.store.blobs.writes == writes, "unchanged resources write no blob"
+    world.add("testkit.widget", "w2", {"kind": "db", "encryption": {"enabled": True}})
+    harness.run()
+    assert harness.store.blobs.writes == writes + 1
+    assert harness.blob_files() == 3
+    assert verify_store(harness.store).ok
+
+
 def test_status_change_adds_exactly_one_interval(harness: Harness, world: World) -> None:
     harness.run()
     before = harness.count(findings)

@@ -85,3 +85,28 @@ def test_units_are_repositories_and_the_organisation() -> None:
     assert unit("github.repository", "acme", url, "annexa:collection/gh/acme/x/github.repository") == ("acme", url)
     assert unit("github.repository", "acme", None, "annexa:collection/gh/acme/-/github.repository") == ("acme", None)
     assert unit("github.member", "acme", None, "https://github.com/alice") == ("acme", None)
+
+
+def test_a_failed_repository_listing_leaves_every_shard_errors_not_gone_repositories(tmp_path: Path,
+                                                                                     postgres: Any) -> None:
+    """The listing is the organisation unit's call, but every shard's repositories depend on it: a shard
+    that does not own the organisation must not take their absence for deletion."""
+    org = acme()
+    for i in range(12):
+        org.repo(f"team-{i:03d}", protection=None)
+    env = {TOKEN_ENV: org.token}
+    with served(org) as fake:
+        single = write_config(tmp_path / "single", postgres.fresh_database(), _source(fake.url))
+        sharded = write_config(tmp_path / "sharded", postgres.fresh_database(), _source(fake.url))
+        run_once(single, env)
+        run_shards(sharded, 4, env)
+        assert current(sharded) == current(single)
+        fake.fail(r"^/orgs/acme/repos$", github_error(403, "Resource not accessible by integration",
+                                                      "https://docs.github.com/rest"), times=10**6)
+        run_once(single, env)
+        run_shards(sharded, 4, env)
+        after = current(single)
+        team = {k for k in after if "/acme/team-" in k[1]}
+        assert team and all(k[4] == "error" for k in team)  # unsharded: not re-evaluated, not gone
+        assert current(sharded) == after
+        verify(sharded)

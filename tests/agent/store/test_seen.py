@@ -1,0 +1,25 @@
+"""SeenIds: the compact set of interval keys a run has seen."""
+
+from __future__ import annotations
+
+import hashlib
+
+from agent.store import seen as seen_module
+from agent.store.seen import SeenIds
+
+
+def key(i: int) -> str:
+    return hashlib.sha256(str(i).encode()).hexdigest()
+
+
+def test_membership_across_sorted_runs(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(seen_module, "RUN", 100)  # many runs, then a merge
+    ids = SeenIds()
+    for i in range(0, 2000, 2):
+        ids.add(key(i))
+    assert len(ids) == 1000
+    assert all(key(i) in ids for i in range(0, 2000, 2))
+    assert not any(key(i) in ids for i in range(1, 2000, 2))
+    ids.add(key(1))  # added after lookups: still found
+    assert key(1) in ids and key(3) not in ids
+    assert 42 not in ids
