@@ -234,7 +234,7 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
         doc: dict[str, Any] = {
             "kind": manifest.KIND, "period": period_doc, "generated_at": ts_text(generated_at),
             "tool": {"name": "annexa", "version": __version__},
-            "store": {"chain_head": index.head, "backend": store.dialect},
+            "store": {"chain_head": index.head, "backend": store.dialect, "verified": _verified(store)},
             "runs": run_entries(index), "sources": sources,
             "controls": list(exports), "excluded_controls": excluded,
             "counts": {"findings": sum(e.findings for e in exports.values()),
@@ -277,3 +277,12 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
         evidence_files=doc["counts"]["evidence_files"], manual_files=doc["counts"]["manual_files"],
         signed=signing_key is not None, key_fingerprint=fingerprint, manifest_sha256=man_entry.sha256,
         seconds=time.monotonic() - began, missing_evidence=missing)
+
+
+def _verified(store: Any) -> dict[str, Any] | None:
+    """The store's verified checkpoint when the bundle was written: how far `annexa verify --store` had
+    last checked the chain and found it intact (agent.verifystatus), or None if it never passed."""
+    from agent.verifystatus import load_checkpoint
+
+    checkpoint = load_checkpoint(store)
+    return None if checkpoint is None else checkpoint.as_dict()

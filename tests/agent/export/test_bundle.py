@@ -206,3 +206,21 @@ def test_every_exported_control_has_a_page_and_all_ids_are_catalogue_ids(bundle:
     assert set(manifest["controls"]) == catalogue_ids - set(NOT_APPLICABLE)
     for cid in manifest["controls"]:
         assert f"controls/{cid}/index.html" in names and f"controls/{cid}/findings.csv" in names
+
+
+def test_the_manifest_carries_the_stores_verified_checkpoint(tmp_path: Path) -> None:
+    from agent.cli.app import App
+    from agent.verifystatus import verify_and_record
+    from tests.agent.export.conftest import make_history
+
+    history = make_history(tmp_path / "h", runs=2)
+    export(history, tmp_path / "before.zip")
+    assert json.loads(read(tmp_path / "before.zip", "manifest.json"))["store"]["verified"] is None
+    store = App(str(history.config)).store()
+    assert verify_and_record(store).ok
+    export(history, tmp_path / "after.zip")
+    manifest = json.loads(read(tmp_path / "after.zip", "manifest.json"))
+    verified = manifest["store"]["verified"]
+    assert verified["seq"] == manifest["store"]["chain_head"]["seq"]
+    assert verified["hash"] == manifest["store"]["chain_head"]["hash"] and verified["full_at"] == verified["at"]
+    assert check_bundle(tmp_path / "after.zip").ok
