@@ -190,6 +190,14 @@ class Runner:
                     continue
             return False
 
+        def flush_batches(only: str | None = None) -> None:
+            """Record and judge what the batches hold. A batch leaves `batches` before it is consumed, so an
+            interruption in the middle never records a resource twice."""
+            for waiting in [only] if only else list(batches):
+                batch, batches[waiting] = batches[waiting], []
+                if batch:
+                    self._consume(recorders[waiting], summaries[waiting], batch, kept, reuse[waiting])
+
         def produce(name: str, collector: Collector) -> None:
             with slots:
                 self._produce(name, collector, put)
@@ -219,12 +227,9 @@ class Runner:
                 try:
                     name, item = items.get(timeout=0.25)
                 except queue.Empty:
+                    flush_batches()  # a slow source: do not hold its resources back
                     if self.stop_event.is_set():
                         raise RunInterrupted("stop requested") from None
-                    for waiting, batch in batches.items():  # a slow source: do not hold its resources back
-                        if batch:
-                            self._consume(recorders[waiting], summaries[waiting], batch, kept, reuse[waiting])
-                            batches[waiting] = []
                     continue
                 summary = summaries[name]
                 if item is not _DONE:
@@ -233,8 +238,7 @@ class Runner:
                     batches[name].append(item)
                 if batches[name] and (item is _DONE or len(batches[name]) >= REUSE_BATCH
                                       or time.monotonic() - batch_since[name] > BATCH_WAIT):
-                    self._consume(recorders[name], summary, batches[name], kept, reuse[name])
-                    batches[name] = []
+                    flush_batches(name)
                 if self.stop_event.is_set():
                     raise RunInterrupted("stop requested")
                 if item is _DONE:
@@ -268,6 +272,10 @@ class Runner:
         except BaseException as exc:  # a signal, a stop request, a full disk, a bug: the run ends sealed
             stop.set()
             self._drain(items)
+            try:  # every resource the run had taken is kept (a stop lands between batches, not inside one)
+                flush_batches()
+            except BaseException as flush_exc:  # e.g. the disk is full: keep what was flushed
+                log.info("could not record the resources waiting in a batch: %s", flush_exc)
             log.debug("run %s ends incomplete: %s", run_id, type(exc).__name__, exc_info=True)
             sealed = self._seal_incomplete(run_id, recorders, policy, exc)
             exc.annexa_run = (run_id, sealed)  # type: ignore[attr-defined]  # read by `annexa run`'s last line

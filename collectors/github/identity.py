@@ -43,16 +43,17 @@ def member_resources(r: Readings, org: str, repo_admin: dict[str, list[str]]) ->
     out: list[Resource] = []
     for user in r.members or []:
         login = user["login"]
+        admin_of = sorted(set(repo_admin.get(login, [])))  # repositories are read concurrently: any order
         role = "admin" if login in owners else ("member" if r.owners is not None else None)
         two_fa_off = (login in r.members_2fa_disabled) if r.members_2fa_disabled is not None else None
         email, emails = _email(login, r)
         data = {**user, "role": role, "two_factor_disabled": two_fa_off,
-                "saml_identity": r.saml_identities.get(login), "repository_admin_of": repo_admin.get(login, [])}
+                "saml_identity": r.saml_identities.get(login), "repository_admin_of": admin_of}
         if r.members_2fa_disabled is None:
             data["two_factor_error"] = r.errors.get("members_2fa_disabled", "not read")
         out.append(Resource(MEMBER_TYPE, user["html_url"], login, data, account=org))
         privileges = (["organization owner"] if role == "admin" else []) + \
-            [f"admin of {repo}" for repo in repo_admin.get(login, [])]
+            [f"admin of {repo}" for repo in admin_of]
         out.append(IdentityAccount(
             provider="github", tenant=org, account_id=str(user.get("id")), url=user["html_url"],
             raw_type=MEMBER_TYPE, login=login, status="active", active=True, email=email, emails=emails,
