@@ -28,10 +28,11 @@ from agent.export.history import (
 )
 from agent.export.population import PopulationFiles
 from agent.export.snapshots import write_snapshots
+from agent.export.timefmt import ts_text
 from agent.export.timeline import write_timeline
 from agent.export.zipout import BundleWriter, safe_filename
 from agent.store.hashing import key_of
-from agent.store.timeutil import as_utc, ts_text
+from agent.store.timeutil import as_utc
 
 log = logging.getLogger("annexa.export")
 

@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 
+from agent.export.timefmt import ts_text
 from agent.health import real_errors
 from agent.store.schema import findings, resource_states, run_sources, runs
-from agent.store.timeutil import as_utc, ts_text
+from agent.store.timeutil import as_utc
 
 INFINITY = 2**62
 STATUS_ORDER = ("fail", "error", "excepted", "pass", "not_applicable")  # worst first

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from agent.export.history import RunIndex
 from agent.export.population import CsvSpool
+from agent.export.timefmt import ts_text
 from agent.export.timeline import page_name
 from agent.export.zipout import BundleWriter
 from agent.store.schema import resource_states
-from agent.store.timeutil import ts_text
 
 PAGE_RESOURCES = 500
 BATCH = 500

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from agent.export.history import RunIndex
 from agent.export.population import CsvSpool
+from agent.export.timefmt import ts_text
 from agent.export.zipout import BundleWriter
 from agent.store.schema import findings
-from agent.store.timeutil import ts_text
 
 PAGE_SIZE = 500
 COLUMNS = ("from", "to", "open", "status", "rule", "severity", "resource_id", "resource_type", "resource_name",
