@@ -206,20 +206,35 @@ def dumps_indented(value: Any, level: int = 0) -> str:
     The standard encoder falls back to its pure-Python implementation whenever `indent` is set; this
     recursion does the same layout several times faster (one string per container, C escaping).
     """
-    if isinstance(value, str):
+    cls = value.__class__
+    if cls is str:
         return _str(value)
-    if isinstance(value, dict):
+    if cls is dict:
         if not value:
             return "{}"
-        pad = "\n" + " " * (level + 1)
-        return "{" + pad + ("," + pad).join(
-            _key(k) + ": " + dumps_indented(v, level + 1) for k, v in value.items()) + "\n" + " " * level + "}"
-    if isinstance(value, list | tuple):
+        inner = level + 1
+        pad = _PADS[inner] if inner < len(_PADS) else "\n" + " " * inner
+        parts = []
+        for k, v in value.items():
+            text = _str(v) if v.__class__ is str else dumps_indented(v, inner)
+            parts.append((_str(k) if k.__class__ is str else _key(k)) + ": " + text)
+        return "{" + pad + ("," + pad).join(parts) + pad[:-1] + "}"
+    if cls is list or cls is tuple:
         if not value:
             return "[]"
-        pad = "\n" + " " * (level + 1)
-        return "[" + pad + ("," + pad).join(dumps_indented(v, level + 1) for v in value) + "\n" + " " * level + "]"
+        inner = level + 1
+        pad = _PADS[inner] if inner < len(_PADS) else "\n" + " " * inner
+        return "[" + pad + ("," + pad).join([dumps_indented(v, inner) for v in value]) + pad[:-1] + "]"
+    if isinstance(value, str):  # subclasses: as the standard encoder treats them
+        return _str(value)
+    if isinstance(value, dict):
+        return dumps_indented(dict(value), level)
+    if isinstance(value, list | tuple):
+        return dumps_indented(list(value), level)
     return json.dumps(value)  # numbers, true/false/null: as the standard encoder writes them
+
+
+_PADS = ["\n" + " " * n for n in range(32)]
 
 
 def _key(key: Any) -> str:

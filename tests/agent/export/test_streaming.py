@@ -138,6 +138,7 @@ def test_indented_dump_matches_the_standard_encoder() -> None:
     from agent.export.observations import dumps_indented
 
     value = {"a": [], "b": {}, "c": [1, 2.5, -3, True, False, None, "é \"q\" \n\t\u2028 \x00"],
-             "d": {"e": [{"f": "g"}, [[]], {}], 7: "int key"}, "h": 1e100, "ü": ["x"]}
+             "d": {"e": [{"f": "g"}, [[]], {}], 7: "int key"}, "h": 1e100, "ü": ["x"], "t": ({"u": (1, [])},),
+             "deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["bottom", {"k": {}}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}
     assert dumps_indented(value) == json.dumps(value, indent=1, ensure_ascii=False)
     assert dumps_indented([]) == "[]" and dumps_indented("x") == '"x"'
