@@ -19,6 +19,7 @@ import shutil
 import sqlite3
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -226,6 +227,39 @@ class BundleWriter:
             fh.write(data)
         return self.files[-1]
 
+    def write_deflated(self, name: str, raw: bytes, zlib_stream: bytes) -> FileEntry:
+        """Write `raw` as an entry from its zlib-compressed form without compressing it again.
+
+        The evidence store keeps blobs as `zlib.compress(raw, 6)`: the same deflate stream the zip's
+        own compressor would produce (level 6, 32 KiB window, default memory level), inside a 2-byte
+        header and a 4-byte checksum. When the header says so, the stream is copied as the entry's
+        data and the zip is byte for byte what `write_bytes(name, raw)` writes; otherwise it is.
+        """
+        if not _plain_level6(zlib_stream):
+            return self.write_bytes(name, raw)
+        info = self._info(name)
+        zf = self.zip
+        if zf._writing:  # type: ignore[attr-defined]
+            raise ValueError("another entry is being written")
+        deflated = memoryview(zlib_stream)[2:-4]
+        info.flag_bits = 0
+        info.file_size = len(raw)
+        info.compress_size = len(deflated)
+        info.CRC = zlib.crc32(raw)
+        fp = zf.fp
+        assert fp is not None
+        fp.seek(zf.start_dir)
+        info.header_offset = fp.tell()
+        zf._writecheck(info)  # type: ignore[attr-defined]
+        zf._didModify = True  # type: ignore[attr-defined]
+        fp.write(info.FileHeader(True))  # zip64 extra, as every entry of the bundle (force_zip64)
+        fp.write(deflated)
+        zf.start_dir = fp.tell()
+        zf.filelist.append(info)
+        entry = FileEntry(name, hashlib.sha256(raw).hexdigest(), len(raw))
+        self.files.append(entry)
+        return entry
+
     def write_text(self, name: str, text: str) -> FileEntry:
         return self.write_bytes(name, text.encode("utf-8"))
 
@@ -251,6 +285,12 @@ class BundleWriter:
         with contextlib.suppress(Exception):
             self._fh.close()
         self._spill.close()
+
+
+def _plain_level6(stream: bytes) -> bool:
+    """A zlib stream made with level 6 (FLEVEL 2), a 32 KiB window and no preset dictionary."""
+    return len(stream) >= 6 and stream[0] == 0x78 and stream[1] >> 6 == 2 and not stream[1] & 0x20 \
+        and (stream[0] << 8 | stream[1]) % 31 == 0
 
 
 def _lock(fh: IO[bytes]) -> bool:

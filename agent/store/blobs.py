@@ -97,6 +97,16 @@ class FileBlobStore:
             return zlib.decompress(packed)
         return zlib.decompress((self.root / hexd[:2] / hexd[2:]).read_bytes())  # FileNotFoundError if nowhere
 
+    def get_compressed(self, digest: str) -> bytes:
+        """The blob as stored: its zlib stream (FileNotFoundError if it is nowhere)."""
+        hexd = digest.removeprefix("sha256:")
+        if not _HEX64(hexd):
+            raise ValueError(f"not a sha256 digest: {digest!r}")
+        packed = self.packs.read(bytes.fromhex(hexd))
+        if packed is not None:
+            return packed
+        return (self.root / hexd[:2] / hexd[2:]).read_bytes()
+
     def exists(self, digest: str) -> bool:
         path = self._path(digest)
         return self.packs.contains(bytes.fromhex(path.parent.name + path.name)) or path.exists()

@@ -142,3 +142,29 @@ def test_indented_dump_matches_the_standard_encoder() -> None:
              "deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["bottom", {"k": {}}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}
     assert dumps_indented(value) == json.dumps(value, indent=1, ensure_ascii=False)
     assert dumps_indented([]) == "[]" and dumps_indented("x") == '"x"'
+
+
+def test_evidence_copied_compressed_gives_the_same_zip(tmp_path: Path) -> None:
+    import random
+    import zlib
+
+    from agent.store.blobs import FileBlobStore
+
+    blobs = FileBlobStore(tmp_path / "evidence")
+    rng = random.Random(3)
+    docs = [{"resource": {"id": f"w{n}"}, "data": {"n": n, "words": [rng.choice(["a", "bé", "ccc"]) for _ in range(k)]}}
+            for n, k in enumerate((0, 5, 300, 60_000))]  # the last one is well over one 64 KiB write
+    digests = [blobs.put_json(d) for d in docs]
+    blobs.packs.flush()
+    entries = [(f"c/evidence/{d[7:]}.json", blobs.get_bytes(d)) for d in digests]
+    entries.append(("c/other-level.json", b'{"x": 1}' * 50))  # stored at level 9: written the ordinary way
+    streams = [blobs.get_compressed(d) for d in digests] + [zlib.compress(entries[-1][1], 9)]
+    assert len(entries[3][1]) > 1 << 16
+    out = tmp_path / "b.zip"
+    writer = BundleWriter(out, WHEN)
+    for (name, raw), stream in zip(entries, streams, strict=True):
+        entry = writer.write_deflated(name, raw, stream)
+        assert (entry.path, entry.size) == (name, len(raw))
+    assert [f.sha256 for f in writer.files][:4] == [d[7:] for d in digests]
+    writer.finish(b"c")
+    assert out.read_bytes() == _plain_zip(entries, b"c")
