@@ -61,7 +61,8 @@ class InertCsvWriter:
         self._stream = stream
 
     def writerow(self, row: Iterable[Any]) -> None:
-        self._stream.write(",".join(map(_field, row)) + "\n")
+        text = _text_field  # strings (most cells) go straight to the memoised conversion
+        self._stream.write(",".join([text(v) if v.__class__ is str else _field(v) for v in row]) + "\n")
 
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         for row in rows:

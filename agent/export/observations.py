@@ -214,10 +214,11 @@ def dumps_indented(value: Any, level: int = 0) -> str:
             return "{}"
         inner = level + 1
         pad = _PADS[inner] if inner < len(_PADS) else "\n" + " " * inner
-        parts = []
-        for k, v in value.items():
-            text = _str(v) if v.__class__ is str else dumps_indented(v, inner)
-            parts.append((_str(k) if k.__class__ is str else _key(k)) + ": " + text)
+        try:
+            parts = [_str(k) + ": " + (_str(v) if v.__class__ is str else dumps_indented(v, inner))
+                     for k, v in value.items()]
+        except TypeError:  # a key that is not a string (the encoder writes it as one)
+            parts = [_key(k) + ": " + dumps_indented(v, inner) for k, v in value.items()]
         return "{" + pad + ("," + pad).join(parts) + pad[:-1] + "}"
     if cls is list or cls is tuple:
         if not value:
