@@ -29,6 +29,9 @@ from agent.store.timeutil import as_utc
 NS_UUID = uuid.UUID("6f1d3c2e-8a4b-5c6d-9e0f-a1b2c3d4e5f6")
 NS = "https://annexa.dev/ns/oscal"
 RELATED = ("pass", "fail", "excepted")
+OBSERVED = ("id", "row_hash", "status", "rule_id", "resource_id", "source", "resource_type", "resource_name",
+            "account", "region", "message", "title", "severity", "first_seen", "last_seen", "open", "evidence",
+            "exception")  # the columns an observation reads (not the controls list, a JSON column)
 
 
 def _prop(name: str, value: Any) -> dict[str, Any]:
@@ -155,7 +158,7 @@ def write_assessment_results(fh: IO[bytes], doc: dict[str, Any], store: Any, ind
     with tempfile.TemporaryFile() as obs_file, closing(sqlite3.connect("")) as db:
         db.execute("CREATE TABLE related (n INTEGER PRIMARY KEY, cid TEXT, uuid TEXT)")
         pending: list[tuple[str, str]] = []
-        for row in control_findings(store, index, sorted(maker.rule_controls)):
+        for row in control_findings(store, index, sorted(maker.rule_controls), columns=OBSERVED):
             obs, cids = maker.observation(row)
             obs_file.write(dumps_indented(obs).encode("utf-8") + b"\0")
             count += 1
