@@ -6,7 +6,6 @@ results and index.html, then manifest.json (listing everything before it), manif
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -34,16 +33,17 @@ from agent.export.history import (
     source_entries,
     stored_rule_controls,
 )
-from agent.export.observations import add_interval_observations
+from agent.export.observations import write_assessment_results
 from agent.export.policy_inputs import PolicyHistory
 from agent.export.procedures import procedures
 from agent.export.remediation import CSV_PATH as REMEDIATION_CSV
 from agent.export.remediation import HTML_PATH as REMEDIATION_HTML
 from agent.export.remediation import write_remediation
 from agent.export.samples import write_samples
+from agent.export.timefmt import ts_text
 from agent.export.zipout import BundleWriter
 from agent.status import ControlState, ManualEvidenceState, control_states, rules_by_control
-from agent.store.timeutil import as_utc, ts_text, utcnow
+from agent.store.timeutil import as_utc, utcnow
 
 
 class NoDataError(AnnexaError):
@@ -225,10 +225,11 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
             states=exported, exports=exports, period_start=period.start, period_end=period.end,
             generated_at=generated_at, sources=sources, excluded=excluded, risks=oscal_risks(register),
             control_risks=register.control_risks())
-        add_interval_observations(oscal_doc, store, index, control_rules={st.control.id: st.rules for st in exported
-                                                                          if st.control.id in exports},
-                                  folders={cid: e.folder for cid, e in exports.items()})
-        writer.write_text("oscal/assessment-results.json", json.dumps(oscal_doc, indent=1, ensure_ascii=False) + "\n")
+        with writer.open_binary("oscal/assessment-results.json") as fh:  # observations streamed, never held
+            write_assessment_results(fh, oscal_doc, store, index,
+                                     control_rules={st.control.id: st.rules for st in exported
+                                                    if st.control.id in exports},
+                                     folders={cid: e.folder for cid, e in exports.items()})
 
         missing = [m for e in exports.values() for m in e.missing_evidence] + missing_policy
         doc: dict[str, Any] = {
@@ -259,14 +260,20 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
             states=states, exports=exports, excluded=excluded, manifest=doc, run_times=run_times,
             timeline=history.timeline, generated_at=generated_at))
 
-        files = list(writer.files)
-        manifest_raw = manifest.manifest_bytes(doc, files)
-        man_entry = writer.write_bytes(manifest.MANIFEST, manifest_raw)
+        data_files = len(writer.files)
         sig_hex = None
-        if signing_key is not None:
+        if signing_key is not None:  # the signature covers the manifest's bytes: held for signing
+            manifest_raw = manifest.manifest_bytes(doc, writer.files)
+            man_entry = writer.write_bytes(manifest.MANIFEST, manifest_raw)
             sig_hex = writer.write_bytes(manifest.SIGNATURE, signing.sign(signing_key, manifest_raw)).sha256
-        writer.write_bytes(manifest.SUMS, manifest.render_sums(
-            manifest.sums_entries(((f.path, f.sha256) for f in files), man_entry.sha256, sig_hex)))
+        else:  # streamed from the writer's spilled entry list
+            with writer.open_binary(manifest.MANIFEST) as fh:
+                manifest.write_manifest(fh, doc, writer.files)
+            man_entry = writer.files[-1]
+        data = ((f.path, f.sha256) for n, f in enumerate(writer.files) if n < data_files)
+        with writer.open_binary(manifest.SUMS) as fh:
+            for line in manifest.iter_sums(manifest.iter_sums_entries(data, man_entry.sha256, sig_hex)):
+                fh.write(line)
         writer.finish(manifest.zip_comment(man_entry.sha256, sig_hex))
     except BaseException:
         writer.abort()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import IO, Any
 
 FORMULA_STARTS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
@@ -60,16 +61,27 @@ class InertCsvWriter:
         self._stream = stream
 
     def writerow(self, row: Iterable[Any]) -> None:
-        self._stream.write(",".join(_field(v) for v in row) + "\n")
+        text = _text_field  # strings (most cells) go straight to the memoised conversion
+        self._stream.write(",".join([text(v) if v.__class__ is str else _field(v) for v in row]) + "\n")
 
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         for row in rows:
             self.writerow(row)
 
 
+_NEEDS_QUOTES = re.compile('[,"\r\n]').search
+
+
 def _field(value: Any) -> str:
-    text = "" if value is None else inert(value if isinstance(value, str) else str(value))
-    if any(c in text for c in ',"\r\n'):
+    if value is None:
+        return ""
+    return _text_field(value if value.__class__ is str else str(value))
+
+
+@lru_cache(maxsize=1 << 14)  # statuses, rule ids, types, instants and names repeat row after row
+def _text_field(value: str) -> str:
+    text = inert(value)
+    if _NEEDS_QUOTES(text):
         return '"' + text.replace('"', '""') + '"'
     return text
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,10 +29,11 @@ from agent.export.history import (
 )
 from agent.export.population import PopulationFiles
 from agent.export.snapshots import write_snapshots
+from agent.export.timefmt import ts_text
 from agent.export.timeline import write_timeline
 from agent.export.zipout import BundleWriter, safe_filename
 from agent.store.hashing import key_of
-from agent.store.timeutil import as_utc, ts_text
+from agent.store.timeutil import as_utc
 
 log = logging.getLogger("annexa.export")
 
@@ -249,15 +251,21 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
 
 
 def _write_evidence(writer: BundleWriter, store: Any, out: ControlExport, digests: list[str]) -> None:
+    compressed = getattr(store.blobs, "get_compressed", None)  # local blobs: copied without recompressing
     for hexd in digests:
         try:
-            raw = store.blobs.get_bytes("sha256:" + hexd)
+            if compressed is not None:
+                stream = compressed("sha256:" + hexd)
+                raw = zlib.decompress(stream)
+            else:
+                raw = store.blobs.get_bytes("sha256:" + hexd)
         except Exception as exc:  # a blob missing from the store is reported, not fatal
             log.warning("evidence blob sha256:%s for %s cannot be read: %s", hexd, out.control_id, exc)
             out.missing_evidence.append({"control": out.control_id, "digest": "sha256:" + hexd,
                                          "error": type(exc).__name__})
             continue
-        entry = writer.write_bytes(f"{out.folder}/evidence/{hexd}.json", raw)
+        name = f"{out.folder}/evidence/{hexd}.json"
+        entry = writer.write_deflated(name, raw, stream) if compressed is not None else writer.write_bytes(name, raw)
         if entry.sha256 != hexd:  # the store's blob no longer matches its name
             out.missing_evidence.append({"control": out.control_id, "digest": "sha256:" + hexd,
                                          "error": f"content hash is sha256:{entry.sha256}"})

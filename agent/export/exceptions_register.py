@@ -21,9 +21,10 @@ from agent.exceptions import RiskException, parse_exceptions_text
 from agent.export.cells import InertCsvWriter
 from agent.export.history import Period, RunIndex
 from agent.export.policy_inputs import PolicyHistory, Version
+from agent.export.timefmt import ts_text
 from agent.export.zipout import BundleWriter
 from agent.store.schema import findings
-from agent.store.timeutil import as_utc, ts_text
+from agent.store.timeutil import as_utc
 
 REGISTER_CSV = "exceptions.csv"
 FINDINGS_CSV = "exceptions-findings.csv"

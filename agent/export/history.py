@@ -10,16 +10,17 @@ times (``first_seen``/``last_seen``) and those times clipped to the period.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 
+from agent.export.timefmt import ts_text
 from agent.health import real_errors
 from agent.store.schema import findings, resource_states, run_sources, runs
-from agent.store.timeutil import as_utc, ts_text
+from agent.store.timeutil import as_utc
 
 INFINITY = 2**62
 STATUS_ORDER = ("fail", "error", "excepted", "pass", "not_applicable")  # worst first
@@ -248,11 +249,16 @@ def prefix_counts(diff: dict[str, list[int]], n: int) -> list[dict[str, int]]:
     return out
 
 
-def control_findings(store: Any, index: RunIndex, rule_ids: list[str]) -> Iterator[dict[str, Any]]:
-    """The period's finding intervals of these rules, streamed, grouped by resource."""
+def control_findings(store: Any, index: RunIndex, rule_ids: list[str],
+                     columns: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    """The period's finding intervals of these rules, streamed, grouped by resource.
+
+    `columns`: only these (plus what deriving an open interval's last_seen needs); all by default."""
     if not rule_ids:
         return
-    query = (select(findings).where(findings.c.rule_id.in_(rule_ids), index.interval_filter(findings))
+    base = select(findings) if columns is None else select(*[findings.c[name] for name in dict.fromkeys(
+        [*columns, "open", "source", "first_run", "first_seen"])])
+    query = (base.where(findings.c.rule_id.in_(rule_ids), index.interval_filter(findings))
              .order_by(findings.c.source, findings.c.resource_type, findings.c.resource_id,
                        findings.c.rule_id, findings.c.first_seen, findings.c.id))
     from agent.store.store import with_coverage

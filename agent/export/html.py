@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from agent.export.timefmt import minute_text
 from agent.store.timeutil import as_utc
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def _ts(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return as_utc(value).strftime("%Y-%m-%d %H:%M UTC")  # type: ignore[union-attr]
+        return minute_text(value)
     text = str(value)
     return text[:16].replace("T", " ") + " UTC" if len(text) >= 16 and text[10] == "T" else text
 

@@ -8,11 +8,12 @@ instead of only saying that "something" differs.
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from agent.export.zipout import FileEntry
 
@@ -30,22 +31,49 @@ _COMMENT = re.compile(r"(manifest|sig)=sha256:([0-9a-f]{64})")
 _FILES_MARK = "\x00files\x00"
 
 
-def manifest_bytes(document: dict[str, Any], files: Sequence[FileEntry]) -> bytes:
-    """The manifest as written: indented, sorted keys, UTF-8, trailing newline; one line per file.
+def manifest_bytes(document: dict[str, Any], files: Iterable[FileEntry]) -> bytes:
+    """The manifest as written: indented, sorted keys, UTF-8, trailing newline; one line per file."""
+    out = io.BytesIO()
+    write_manifest(out, document, files)
+    return out.getvalue()
+
+
+def write_manifest(fh: IO[bytes], document: dict[str, Any], files: Iterable[FileEntry]) -> None:
+    """Write the bytes of `manifest_bytes` to `fh`, the file list one entry at a time (it is never held).
 
     The file list (the bulk of a large manifest) is rendered entry by entry with the C encoder rather
     than through the indenting encoder, which would build the whole list as many small strings.
     """
     head = json.dumps({**document, "files": _FILES_MARK}, indent=2, sort_keys=True, ensure_ascii=False)
-    lines = ",\n".join("    " + json.dumps({"path": e.path, "sha256": e.sha256, "size": e.size}, ensure_ascii=False)
-                       for e in files)
-    body = f"[\n{lines}\n  ]" if files else "[]"
-    return (head.replace(json.dumps(_FILES_MARK), body, 1) + "\n").encode("utf-8")
+    before, after = head.split(json.dumps(_FILES_MARK), 1)
+    fh.write(before.encode("utf-8"))
+    first = True
+    for e in files:
+        line = json.dumps({"path": e.path, "sha256": e.sha256, "size": e.size}, ensure_ascii=False)
+        fh.write((("[\n    " if first else ",\n    ") + line).encode("utf-8"))
+        first = False
+    fh.write(b"[]" if first else b"\n  ]")
+    fh.write((after + "\n").encode("utf-8"))
 
 
-def render_sums(entries: Sequence[tuple[str, str]]) -> bytes:
+def render_sums(entries: Iterable[tuple[str, str]]) -> bytes:
     """`sha256sum -c` format: "<hex>  <path>" per line, in the order given."""
-    return "".join(f"{digest}  {path}\n" for path, digest in entries).encode("utf-8")
+    return b"".join(iter_sums(entries))
+
+
+def iter_sums(entries: Iterable[tuple[str, str]]) -> Iterator[bytes]:
+    """The lines of SHA256SUMS, one at a time."""
+    for path, digest in entries:
+        yield f"{digest}  {path}\n".encode()
+
+
+def iter_sums_entries(files: Iterable[tuple[str, str]], manifest_sha256: str,
+                      signature_sha256: str | None) -> Iterator[tuple[str, str]]:
+    """What SHA256SUMS must contain, without holding it: every data file, the manifest, the signature."""
+    yield from files
+    yield MANIFEST, manifest_sha256
+    if signature_sha256 is not None:
+        yield SIGNATURE, signature_sha256
 
 
 def sums_entries(files: Iterable[tuple[str, str]], manifest_sha256: str,

@@ -23,12 +23,13 @@ from typing import Any
 from sqlalchemy import select
 
 from agent.export.cells import InertCsvWriter
+from agent.export.timefmt import ts_text
 from agent.export.verify_policy import RULE_SETS, RUN_MANIFESTS
 from agent.export.zipout import BundleWriter
 from agent.model import canonical_json
 from agent.policy_inputs import load_rule_set
 from agent.store.schema import runs
-from agent.store.timeutil import as_utc, ts_text
+from agent.store.timeutil import as_utc
 
 log = logging.getLogger("annexa.export")
 

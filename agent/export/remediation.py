@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from agent.export.cells import InertCsvWriter
+from agent.export.timefmt import ts_text
 from agent.export.zipout import BundleWriter
 from agent.remediation import DAY, Episode, as_of, in_period, store_episodes
-from agent.store.timeutil import ts_text
 
 CSV_PATH = "remediation.csv"
 HTML_PATH = "remediation.html"

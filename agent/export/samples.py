@@ -13,8 +13,8 @@ from typing import Any
 
 from agent.asof import control_states_at, findings_at
 from agent.export.cells import InertCsvWriter
+from agent.export.timefmt import ts_text
 from agent.export.zipout import BundleWriter
-from agent.store.timeutil import ts_text
 
 FINDING_COLUMNS = ("rule", "title", "status", "severity", "controls", "source", "resource_id", "resource_type",
                    "resource_name", "account", "region", "message", "evidence", "exception", "first_seen",

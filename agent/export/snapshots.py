@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from agent.export.history import RunIndex
 from agent.export.population import CsvSpool
+from agent.export.table_rows import snapshot_rows
+from agent.export.timefmt import ts_text
 from agent.export.timeline import page_name
 from agent.export.zipout import BundleWriter
 from agent.store.schema import resource_states
-from agent.store.timeutil import ts_text
 
 PAGE_RESOURCES = 500
 BATCH = 500
@@ -53,7 +54,8 @@ def write_snapshots(writer: BundleWriter, store: Any, index: RunIndex, folder: s
         pages_written += 1
         writer.write_text(f"{folder}/{page_name('snapshots', pages_written)}", render_paged(
             "snapshots.html", control=control, rows=groups, page=pages_written, pages=None, total=None,
-            first=resources - len(groups) + 1, stem="snapshots", has_next=not last))
+            first=resources - len(groups) + 1, stem="snapshots", has_next=not last,
+            rows_html=snapshot_rows(groups, resources - len(groups) + 1)))
         groups = []
 
     spool = CsvSpool(COLUMNS)  # pages are written while the CSV grows: one zip handle at a time

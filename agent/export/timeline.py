@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from agent.export.history import RunIndex
 from agent.export.population import CsvSpool
+from agent.export.table_rows import timeline_rows
+from agent.export.timefmt import ts_text
 from agent.export.zipout import BundleWriter
 from agent.store.schema import findings
-from agent.store.timeutil import ts_text
 
 PAGE_SIZE = 500
 COLUMNS = ("from", "to", "open", "status", "rule", "severity", "resource_id", "resource_type", "resource_name",
@@ -62,7 +63,8 @@ def write_timeline(writer: BundleWriter, store: Any, index: RunIndex, folder: st
         nonlocal page, number
         writer.write_text(f"{folder}/{page_name('timeline', number)}", render_paged(
             "timeline.html", control=control, rows=page, page=number, pages=pages, total=total,
-            first=written - len(page) + 1, stem="timeline"))
+            first=written - len(page) + 1, stem="timeline",
+            rows_html=timeline_rows(page, written - len(page) + 1)))
         page = []
         number += 1
 

@@ -13,10 +13,13 @@ import glob
 import hashlib
 import io
 import os
+import pickle
 import re
 import shutil
+import sqlite3
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,8 +56,125 @@ class _HashingSink(io.RawIOBase):
         return len(view)
 
 
+class _Spill:
+    """The entry lists of a large zip, kept in a temporary SQLite file instead of memory.
+
+    A bundle of a year's history holds hundreds of thousands of entries; their zip directory records,
+    names and hashes would otherwise grow the writer's memory with the number of entries.
+    """
+
+    BATCH = 2000
+
+    def __init__(self) -> None:
+        fd, path = tempfile.mkstemp(prefix="annexa-export-", suffix=".entries")
+        os.close(fd)
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=OFF")
+            self.db.execute("PRAGMA synchronous=OFF")
+            self.db.execute("CREATE TABLE names (name TEXT PRIMARY KEY) WITHOUT ROWID")
+            self.db.execute("CREATE TABLE infos (n INTEGER PRIMARY KEY, info BLOB)")
+            self.db.execute("CREATE TABLE files (n INTEGER PRIMARY KEY, path TEXT, sha256 TEXT, size INTEGER)")
+            self.db.execute("BEGIN")  # one transaction, never committed: the file is scratch space
+        finally:
+            os.unlink(path)  # open, but gone from the folder: nothing is left behind by a killed export
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.db.close()
+
+
+class _ZipDirectory:
+    """Stands in for ZipFile.filelist: directory records are pickled to the spill once their entry is closed.
+
+    zipfile appends an entry's ZipInfo when the entry is opened and fills in its sizes and CRC when
+    it is closed; entries are written one at a time, so every record but the newest is final.
+    Iterating (when the zip is closed) yields them back in order, so the central directory is the
+    same bytes as with the in-memory list.
+    """
+
+    def __init__(self, spill: _Spill):
+        self.spill = spill
+        self.count = 0
+        self.pending: list[zipfile.ZipInfo] = []
+
+    def append(self, info: zipfile.ZipInfo) -> None:
+        if len(self.pending) >= self.spill.BATCH:
+            self._flush(self.pending)
+            self.pending = []
+        self.pending.append(info)
+        self.count += 1
+
+    def _flush(self, infos: list[zipfile.ZipInfo]) -> None:
+        start = self.count - len(self.pending)
+        self.spill.db.executemany("INSERT INTO infos VALUES (?, ?)",
+                                  ((start + i, pickle.dumps(info, pickle.HIGHEST_PROTOCOL))
+                                   for i, info in enumerate(infos)))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[zipfile.ZipInfo]:
+        if self.pending:
+            self._flush(self.pending)
+            self.pending = []
+        for (raw,) in self.spill.db.execute("SELECT info FROM infos ORDER BY n"):
+            yield pickle.loads(raw)
+
+
+class _NoIndex(dict):  # type: ignore[type-arg]
+    """Stands in for ZipFile.NameToInfo while writing: BundleWriter itself refuses duplicate names."""
+
+    def __setitem__(self, key: object, value: object) -> None:
+        return None
+
+
+class FileList:
+    """The entries written so far (FileEntry), in order; held in the spill, read back by iterating."""
+
+    def __init__(self, spill: _Spill):
+        self.spill = spill
+        self.count = 0
+        self.pending: list[FileEntry] = []
+        self.last: FileEntry | None = None
+
+    def append(self, entry: FileEntry) -> None:
+        self.pending.append(entry)
+        self.last = entry
+        self.count += 1
+        if len(self.pending) >= self.spill.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        start = self.count - len(self.pending)
+        self.spill.db.executemany("INSERT INTO files VALUES (?, ?, ?, ?)",
+                                  ((start + i, e.path, e.sha256, e.size) for i, e in enumerate(self.pending)))
+        self.pending = []
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, n: int) -> FileEntry:
+        if n == -1 and self.last is not None:
+            return self.last
+        raise IndexError("only the newest entry is kept in memory; iterate for the others")
+
+    def __iter__(self) -> Iterator[FileEntry]:
+        self._flush()
+        limit = self.count  # entries written while iterating (the manifest itself) are not part of it
+        for path, digest, size in self.spill.db.execute("SELECT path, sha256, size FROM files WHERE n < ? ORDER BY n",
+                                                        (limit,)):
+            yield FileEntry(path, digest, size)
+
+
 class BundleWriter:
-    """A zip open for writing whose entries are recorded with their SHA-256 and size."""
+    """A zip open for writing whose entries are recorded with their SHA-256 and size.
+
+    The zip's directory and the entry list are spilled to an unlinked temporary SQLite file, so
+    memory does not grow with the number of entries.
+    """
 
     def __init__(self, out: Path, when: datetime):
         self.out = Path(out)
@@ -65,20 +185,23 @@ class BundleWriter:
         self._fh = os.fdopen(fd, "w+b")
         _lock(self._fh)  # held until the zip is renamed or removed: marks the file as in use
         self.zip = zipfile.ZipFile(self._fh, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
-        self.files: list[FileEntry] = []
-        self._names: set[str] = set()
+        self._spill = _Spill()
+        self.zip.filelist = _ZipDirectory(self._spill)  # type: ignore[assignment]
+        self.zip.NameToInfo = _NoIndex()
+        self.files = FileList(self._spill)
 
     def _info(self, name: str) -> zipfile.ZipInfo:
-        if name in self._names:
-            raise ValueError(f"duplicate bundle entry {name!r}")
-        self._names.add(name)
+        try:
+            self._spill.db.execute("INSERT INTO names VALUES (?)", (name,))
+        except sqlite3.IntegrityError:
+            raise ValueError(f"duplicate bundle entry {name!r}") from None
         info = zipfile.ZipInfo(name, self.date_time)
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o644 << 16
         return info
 
     def has(self, name: str) -> bool:
-        return name in self._names
+        return self._spill.db.execute("SELECT 1 FROM names WHERE name = ?", (name,)).fetchone() is not None
 
     @contextlib.contextmanager
     def open_binary(self, name: str) -> Iterator[BinaryIO]:
@@ -104,6 +227,39 @@ class BundleWriter:
             fh.write(data)
         return self.files[-1]
 
+    def write_deflated(self, name: str, raw: bytes, zlib_stream: bytes) -> FileEntry:
+        """Write `raw` as an entry from its zlib-compressed form without compressing it again.
+
+        The evidence store keeps blobs as `zlib.compress(raw, 6)`: the same deflate stream the zip's
+        own compressor would produce (level 6, 32 KiB window, default memory level), inside a 2-byte
+        header and a 4-byte checksum. When the header says so, the stream is copied as the entry's
+        data and the zip is byte for byte what `write_bytes(name, raw)` writes; otherwise it is.
+        """
+        if not _plain_level6(zlib_stream):
+            return self.write_bytes(name, raw)
+        info = self._info(name)
+        zf = self.zip
+        if zf._writing:  # type: ignore[attr-defined]
+            raise ValueError("another entry is being written")
+        deflated = memoryview(zlib_stream)[2:-4]
+        info.flag_bits = 0
+        info.file_size = len(raw)
+        info.compress_size = len(deflated)
+        info.CRC = zlib.crc32(raw)
+        fp = zf.fp
+        assert fp is not None
+        fp.seek(zf.start_dir)
+        info.header_offset = fp.tell()
+        zf._writecheck(info)  # type: ignore[attr-defined]
+        zf._didModify = True  # type: ignore[attr-defined]
+        fp.write(info.FileHeader(True))  # zip64 extra, as every entry of the bundle (force_zip64)
+        fp.write(deflated)
+        zf.start_dir = fp.tell()
+        zf.filelist.append(info)
+        entry = FileEntry(name, hashlib.sha256(raw).hexdigest(), len(raw))
+        self.files.append(entry)
+        return entry
+
     def write_text(self, name: str, text: str) -> FileEntry:
         return self.write_bytes(name, text.encode("utf-8"))
 
@@ -119,6 +275,7 @@ class BundleWriter:
         self._fh.flush()
         os.replace(self.tmp, self.out)
         self._fh.close()
+        self._spill.close()
 
     def abort(self) -> None:
         """Remove the partial file (an exception, Ctrl-C or SIGTERM during the export)."""
@@ -127,6 +284,13 @@ class BundleWriter:
             self.zip.close()
         with contextlib.suppress(Exception):
             self._fh.close()
+        self._spill.close()
+
+
+def _plain_level6(stream: bytes) -> bool:
+    """A zlib stream made with level 6 (FLEVEL 2), a 32 KiB window and no preset dictionary."""
+    return len(stream) >= 6 and stream[0] == 0x78 and stream[1] >> 6 == 2 and not stream[1] & 0x20 \
+        and (stream[0] << 8 | stream[1]) % 31 == 0
 
 
 def _lock(fh: IO[bytes]) -> bool:

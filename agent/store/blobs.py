@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -23,6 +24,9 @@ class BlobStore(Protocol):
     def get_bytes(self, digest: str) -> bytes: ...
     def exists(self, digest: str) -> bool: ...
     def iter_digests(self) -> Iterator[str]: ...
+
+
+_HEX64 = re.compile("[0-9a-f]{64}").fullmatch
 
 
 def digest_of(raw: bytes) -> str:
@@ -46,7 +50,7 @@ class FileBlobStore:
 
     def _path(self, digest: str) -> Path:
         hexd = digest.removeprefix("sha256:")
-        if len(hexd) != 64 or any(c not in "0123456789abcdef" for c in hexd):
+        if not _HEX64(hexd):
             raise ValueError(f"not a sha256 digest: {digest!r}")
         return self.root / hexd[:2] / hexd[2:]
 
@@ -88,11 +92,23 @@ class FileBlobStore:
         return self.put_bytes(canonical_json(value))
 
     def get_bytes(self, digest: str) -> bytes:
-        path = self._path(digest)
-        packed = self.packs.read(bytes.fromhex(path.parent.name + path.name))
+        hexd = digest.removeprefix("sha256:")
+        if not _HEX64(hexd):
+            raise ValueError(f"not a sha256 digest: {digest!r}")
+        packed = self.packs.read(bytes.fromhex(hexd))
         if packed is not None:
             return zlib.decompress(packed)
-        return zlib.decompress(path.read_bytes())  # FileNotFoundError if it is nowhere
+        return zlib.decompress((self.root / hexd[:2] / hexd[2:]).read_bytes())  # FileNotFoundError if nowhere
+
+    def get_compressed(self, digest: str) -> bytes:
+        """The blob as stored: its zlib stream (FileNotFoundError if it is nowhere)."""
+        hexd = digest.removeprefix("sha256:")
+        if not _HEX64(hexd):
+            raise ValueError(f"not a sha256 digest: {digest!r}")
+        packed = self.packs.read(bytes.fromhex(hexd))
+        if packed is not None:
+            return packed
+        return (self.root / hexd[:2] / hexd[2:]).read_bytes()
 
     def exists(self, digest: str) -> bool:
         path = self._path(digest)

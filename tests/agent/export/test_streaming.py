@@ -1,0 +1,170 @@
+"""A year's bundle is written without holding it: these check that streaming changed no byte."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.cli.app import App
+from agent.export.history import Period, load_run_index
+from agent.export.manifest import iter_sums, iter_sums_entries, manifest_bytes, render_sums, write_manifest
+from agent.export.observations import add_interval_observations, write_assessment_results
+from agent.export.oscal import assessment_results
+from agent.export.zipout import BundleWriter, FileEntry
+from agent.store.timeutil import utcnow
+from tests.agent.export.conftest import History
+
+WHEN = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+
+def _plain_zip(entries: list[tuple[str, bytes]], comment: bytes) -> bytes:
+    """What BundleWriter wrote before its directory was spilled: zipfile with everything in memory."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, (2026, 3, 4, 5, 6, 7))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as fh:
+                fh.write(data)
+        zf.comment = comment
+    return buf.getvalue()
+
+
+def test_spilled_zip_directory_gives_the_same_bytes(tmp_path: Path) -> None:
+    # more entries than one spill batch, so records come back from the temporary database
+    entries = [(f"c/{n % 7}/evidence/{n:06d}.json", json.dumps({"n": n, "pad": "x" * (n % 50)}).encode())
+               for n in range(4500)]
+    out = tmp_path / "b.zip"
+    writer = BundleWriter(out, WHEN)
+    for name, data in entries:
+        writer.write_bytes(name, data)
+    assert len(writer.files) == 4500
+    assert [f.path for f in writer.files] == [n for n, _ in entries]  # read back in order
+    writer.finish(b"annexa-bundle/1 test")
+    assert out.read_bytes() == _plain_zip(entries, b"annexa-bundle/1 test")
+    assert list(tmp_path.iterdir()) == [out]  # neither the partial nor the spill is left
+    with zipfile.ZipFile(out) as zf:
+        assert zf.testzip() is None and len(zf.infolist()) == 4500
+
+
+def test_duplicate_entry_is_still_refused(tmp_path: Path) -> None:
+    writer = BundleWriter(tmp_path / "b.zip", WHEN)
+    writer.write_text("a.txt", "one")
+    assert writer.has("a.txt") and not writer.has("b.txt")
+    with pytest.raises(ValueError, match=r"duplicate bundle entry 'a\.txt'"):
+        writer.write_text("a.txt", "two")
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def _manifest_reference(document: dict, files: list[FileEntry]) -> bytes:  # type: ignore[type-arg]
+    """manifest_bytes as it was written with the whole list in memory."""
+    mark = "\x00files\x00"
+    head = json.dumps({**document, "files": mark}, indent=2, sort_keys=True, ensure_ascii=False)
+    lines = ",\n".join("    " + json.dumps({"path": e.path, "sha256": e.sha256, "size": e.size}, ensure_ascii=False)
+                       for e in files)
+    body = f"[\n{lines}\n  ]" if files else "[]"
+    return (head.replace(json.dumps(mark), body, 1) + "\n").encode("utf-8")
+
+
+@pytest.mark.parametrize("count", [0, 1, 3000])
+def test_streamed_manifest_and_sums_match_the_held_ones(count: int) -> None:
+    doc = {"kind": "annexa.export-manifest/v1", "zeta": ["é", {"b": 1}], "alpha": None, "signature": None}
+    files = [FileEntry(f"dir/fïle-{n}.json", f"{n:064x}", n) for n in range(count)]
+    out = io.BytesIO()
+    write_manifest(out, doc, iter(files))
+    assert out.getvalue() == manifest_bytes(doc, files) == _manifest_reference(doc, files)
+    held = "".join(f"{d}  {p}\n" for p, d in [(f.path, f.sha256) for f in files] + [("manifest.json", "ab" * 32)])
+    streamed = b"".join(iter_sums(iter_sums_entries(((f.path, f.sha256) for f in files), "ab" * 32, None)))
+    assert streamed == render_sums([(f.path, f.sha256) for f in files] + [("manifest.json", "ab" * 32)]) \
+        == held.encode()
+
+
+def test_streamed_oscal_matches_the_document_held_in_memory(history: History) -> None:
+    app = App(str(history.config))
+    store = app.store()
+    try:
+        now = utcnow()
+        index = load_run_index(store, Period(now - timedelta(days=365), now))
+        base = assessment_results(states=[], exports={}, period_start=now - timedelta(days=1), period_end=now,
+                                  generated_at=now, sources=[{"name": "kit", "type": "testkit"}], excluded=[])
+        result = base["assessment-results"]["results"][0]
+        # two controls' findings: one with an observation already related, one without
+        result["findings"] = [
+            {"uuid": "f1", "target": {"target-id": "A.8.24_obj"},
+             "related-observations": [{"observation-uuid": "pre"}]},
+            {"uuid": "f2", "target": {"target-id": "A.8.20_obj"}, "related-risks": [{"risk-uuid": "r"}]},
+            {"uuid": "f3", "target": {"target-id": "A.5.1_obj"}}]
+        result["observations"] = [{"uuid": "pre", "title": "per control"}]
+        rules = {"A.8.24": ["testkit.widget.encrypted"], "A.8.20": ["testkit.widget.no_public_ports"], "A.5.1": []}
+        folders = {"A.8.24": "controls/A.8.24", "A.8.20": "controls/A.8.20"}
+        held = copy.deepcopy(base)
+        n_held = add_interval_observations(held, store, index, control_rules=rules, folders=folders)
+        out = io.BytesIO()
+        n_streamed = write_assessment_results(out, copy.deepcopy(base), store, index, control_rules=rules,
+                                              folders=folders)
+    finally:
+        store.close()
+    assert n_held == n_streamed > 3
+    assert out.getvalue() == (json.dumps(held, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    streamed = json.loads(out.getvalue())["assessment-results"]["results"][0]
+    assert len(streamed["observations"]) == n_held + 1
+    assert streamed["findings"][1]["related-observations"]  # after related-risks, as setdefault placed it
+
+
+def test_streamed_oscal_without_intervals_adds_no_lists(history: History) -> None:
+    app = App(str(history.config))
+    store = app.store()
+    try:
+        index = load_run_index(store, Period(datetime(2001, 1, 1, tzinfo=UTC), datetime(2001, 1, 2, tzinfo=UTC)))
+        base = assessment_results(states=[], exports={}, period_start=WHEN, period_end=WHEN, generated_at=WHEN,
+                                  sources=[], excluded=[])
+        out = io.BytesIO()
+        assert write_assessment_results(out, copy.deepcopy(base), store, index, control_rules={"A.8.24": []},
+                                        folders={}) == 0
+    finally:
+        store.close()
+    assert out.getvalue() == (json.dumps(base, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def test_indented_dump_matches_the_standard_encoder() -> None:
+    from agent.export.observations import dumps_indented
+
+    value = {"a": [], "b": {}, "c": [1, 2.5, -3, True, False, None, "é \"q\" \n\t\u2028 \x00"],
+             "d": {"e": [{"f": "g"}, [[]], {}], 7: "int key"}, "h": 1e100, "ü": ["x"], "t": ({"u": (1, [])},),
+             "deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["bottom", {"k": {}}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}
+    assert dumps_indented(value) == json.dumps(value, indent=1, ensure_ascii=False)
+    assert dumps_indented([]) == "[]" and dumps_indented("x") == '"x"'
+
+
+def test_evidence_copied_compressed_gives_the_same_zip(tmp_path: Path) -> None:
+    import random
+    import zlib
+
+    from agent.store.blobs import FileBlobStore
+
+    blobs = FileBlobStore(tmp_path / "evidence")
+    rng = random.Random(3)
+    docs = [{"resource": {"id": f"w{n}"}, "data": {"n": n, "words": [rng.choice(["a", "bé", "ccc"]) for _ in range(k)]}}
+            for n, k in enumerate((0, 5, 300, 60_000))]  # the last one is well over one 64 KiB write
+    digests = [blobs.put_json(d) for d in docs]
+    blobs.packs.flush()
+    entries = [(f"c/evidence/{d[7:]}.json", blobs.get_bytes(d)) for d in digests]
+    entries.append(("c/other-level.json", b'{"x": 1}' * 50))  # stored at level 9: written the ordinary way
+    streams = [blobs.get_compressed(d) for d in digests] + [zlib.compress(entries[-1][1], 9)]
+    assert len(entries[3][1]) > 1 << 16
+    out = tmp_path / "b.zip"
+    writer = BundleWriter(out, WHEN)
+    for (name, raw), stream in zip(entries, streams, strict=True):
+        entry = writer.write_deflated(name, raw, stream)
+        assert (entry.path, entry.size) == (name, len(raw))
+    assert [f.sha256 for f in writer.files][:4] == [d[7:] for d in digests]
+    writer.finish(b"c")
+    assert out.read_bytes() == _plain_zip(entries, b"c")
