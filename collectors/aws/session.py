@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any
-
-import boto3
-import botocore.session
-from botocore.config import Config as BotoConfig
+from typing import TYPE_CHECKING, Any
 
 from collectors.aws import guard, models
+
+if TYPE_CHECKING:  # boto3 itself is imported when a session is made: listing collectors stays cheap
+    import boto3
+    import botocore.session
+
+
+def BotoConfig(**kwargs: Any) -> Any:  # botocore's Config class, imported on first use
+    from botocore.config import Config
+
+    return Config(**kwargs)
 
 RETRY_CONFIG = {"mode": "adaptive", "max_attempts": 8}
 ClientKey = tuple[str, str | None, int | None]  # (service, region, max_attempts)
@@ -124,6 +130,8 @@ class AccountSession:
 
 
 def _botocore_session() -> botocore.session.Session:
+    import botocore.session
+
     session = botocore.session.Session()
     session.register_component("data_loader", models.LOADER)
     return session
@@ -131,6 +139,8 @@ def _botocore_session() -> botocore.session.Session:
 
 def base_session(region: str | None = None) -> boto3.Session:
     """The default credential chain (env, profile, SSO, IRSA); AWS_ENDPOINT_URL is honoured by botocore."""
+    import boto3
+
     return boto3.Session(botocore_session=_botocore_session(), region_name=region or "us-east-1")
 
 
@@ -143,6 +153,8 @@ def assume_role_session(base: boto3.Session, account_id: str, role_name: str, ex
     if external_id:
         params["ExternalId"] = external_id
     creds = sts.assume_role(**params)["Credentials"]
+    import boto3
+
     return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                          aws_session_token=creds["SessionToken"], region_name=region,
                          botocore_session=_botocore_session())
