@@ -23,6 +23,7 @@ from agent.config import Config, SourceConfig
 from agent.errors import AnnexaError
 from agent.health import gap_note, log_summary, real_errors
 from agent.locks import RunLiveness
+from agent.metrics.remediation_summary import record_remediation
 from agent.metrics.snapshot import record_summaries
 from agent.model import CollectionError, Finding, Resource, Status, canonical_json
 from agent.policy_inputs import capture_for_run
@@ -268,6 +269,7 @@ class Runner:
             policy["reused_verdicts"] = sum(r.count for r in reuse.values())
             manifest = self.store.seal_run(run_id, status, extra=policy)
             record_summaries(self.store, run_id)  # what a metrics scrape reads (agent.metrics.snapshot)
+            record_remediation(self.store, run_id)  # and its remediation figures
             return RunResult(run_id, status, summaries, manifest)
         except BaseException as exc:  # a signal, a stop request, a full disk, a bug: the run ends sealed
             stop.set()

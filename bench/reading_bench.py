@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -59,10 +60,31 @@ def scrape_compute(folder: Path) -> dict[str, float]:
         saved = conn.execute(cursors.select().where(cursors.c.key == SUMMARY_KEY)).mappings().all()
         conn.execute(cursors.delete().where(cursors.c.key == SUMMARY_KEY))
     out["metrics_compute_live_s"] = round(metrics.snapshot().compute_seconds, 3)
+    out.update(remediation_compute(app))
     with store.engine.begin() as conn:
         for row in saved:
             conn.execute(cursors.insert().values(**row))
     metrics.close()
+    return out
+
+
+def remediation_compute(app: Any) -> dict[str, float]:
+    """In-process seconds for the remediation figures of one scrape: from the summaries, and folded live."""
+    from agent.clock import now
+    from agent.metrics.remediation import remediation_values
+    from agent.metrics.remediation_summary import current, fold, source_rows
+
+    store = app.store()
+    sla_for = app.config.remediation.days_for
+    remediation_values(store, sla_for, now())  # warm
+    began = time.process_time()
+    remediation_values(store, sla_for, now())
+    out = {"remediation_compute_summary_cpu_s": round(time.process_time() - began, 3)}
+    with store.engine.connect() as conn:
+        began = time.process_time()
+        for source in current(store):
+            fold(source_rows(conn, source), None)
+        out["remediation_compute_live_cpu_s"] = round(time.process_time() - began, 3)
     return out
 
 
@@ -71,7 +93,7 @@ def _cli(folder: Path, *args: str) -> list[str]:
 
 
 def whole(folder: Path, *args: str) -> tuple[float, float, int]:
-    """Seconds, peak RSS (MB) and output bytes of one command run to the end.
+    """Seconds, peak RSS (MB) and output bytes of one command run to the end (its CPU seconds in `CPU`).
 
     The peak comes from GNU time, started as a small process of its own: Linux carries a process's
     memory high-water mark across fork and exec, so the rusage of a child forked straight from this
@@ -80,7 +102,7 @@ def whole(folder: Path, *args: str) -> tuple[float, float, int]:
     import tempfile
 
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
-        wrapped = [TIME, "-f", "%M", "-o", rss_file.name] if os.access(TIME, os.X_OK) else []
+        wrapped = [TIME, "-f", "%M %U %S", "-o", rss_file.name] if os.access(TIME, os.X_OK) else []
         began = time.monotonic()
         proc = subprocess.Popen([*wrapped, *_cli(folder, *args)], stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, env=_env())
@@ -92,8 +114,15 @@ def whole(folder: Path, *args: str) -> tuple[float, float, int]:
         seconds = time.monotonic() - began
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"{args} failed")
-        peak_kb = int(rss_file.read().split()[-1]) if wrapped else usage.ru_maxrss  # fallback may overstate
+        if wrapped:
+            peak, user, system = rss_file.read().split()[-3:]
+            peak_kb, CPU[args] = int(peak), round(float(user) + float(system), 2)
+        else:  # the fallback may overstate the peak
+            peak_kb, CPU[args] = usage.ru_maxrss, round(usage.ru_utime + usage.ru_stime, 2)
     return round(seconds, 2), round(peak_kb / 1024, 1), size
+
+
+CPU: dict[tuple[str, ...], float] = {}  # user + system seconds of the last `whole` run of each command
 
 
 def first_screen(folder: Path, lines: int = 60) -> float:
@@ -115,8 +144,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/annexa-reading"))
     args = parser.parse_args()
-    figures: dict[str, object] = {"widgets": args.widgets}
+    figures: dict[str, object] = {"dir": str(args.dir)}
     if not (args.dir / "annexa.db").exists():
+        figures["widgets"] = args.widgets
         figures.update(build(args.dir, args.widgets, args.runs))
     whole(args.dir, "--version")  # fills the byte-code cache
     figures["cli_start_s"] = whole(args.dir, "--version")[0]
@@ -128,6 +158,8 @@ def main() -> None:
     for name, cmd in (("controls", ["controls"]), ("runs", ["runs"]), ("metrics_scrape", ["metrics", "show"])):
         seconds, rss, _ = whole(args.dir, *cmd)
         figures[f"{name}_s"], figures[f"{name}_rss_mb"] = seconds, rss
+        figures[f"{name}_cpu_s"] = CPU[tuple(cmd)]
+    figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
     figures.update(scrape_compute(args.dir))
     print(json.dumps(figures, indent=2))
 

@@ -1,4 +1,4 @@
-"""Remediation metrics (agent/remediation.py), computed from the store when scraped:
+"""Remediation metrics (agent/remediation.py), from per-source summaries kept at the end of each run:
 
 * ``annexa_remediation_duration_seconds{severity}``: histogram of the time from a finding's first
   `fail` to its `pass`, over every failure fixed in the store's history;
@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -22,26 +23,38 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from agent.config import SEVERITIES
+from agent.metrics.remediation_summary import BUCKETS_DAYS
 
 if TYPE_CHECKING:
     from agent.metrics.collector import StoreMetrics
 
 log = logging.getLogger("annexa.metrics")
-BUCKETS_DAYS = (1, 3, 7, 14, 30, 60, 90, 180, 365)
 BUCKETS = tuple(d * 86400.0 for d in BUCKETS_DAYS)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def remediation_values(store: Any, sla_for: Any, now: Any) -> dict[str, Any]:
-    """{severity: {"durations": [seconds of fixed episodes], "past_sla": n}}."""
-    from agent.remediation import store_episodes
+def remediation_values(store: Any, sla_for: Any, now: datetime) -> dict[str, Any]:
+    """{severity: {"count", "sum", "buckets": [fixed failures per bucket bound], "past_sla"}}.
 
-    out: dict[str, Any] = {s: {"durations": [], "past_sla": 0} for s in SEVERITIES}
-    for ep in store_episodes(store, sla_for):
-        entry = out.setdefault(ep.severity, {"durations": [], "past_sla": 0})
-        if ep.outcome == "fixed":
-            entry["durations"].append(ep.seconds(now))
-        elif ep.outcome == "open" and ep.past_sla(now):
-            entry["past_sla"] += 1
+    From the per-source summaries kept at the end of each run (agent.metrics.remediation_summary):
+    a scrape costs one query per store, not a fold over the whole history.
+    """
+    from agent.metrics.remediation_summary import BUCKET_US, current
+
+    out: dict[str, Any] = {s: {"count": 0, "sum": 0.0, "buckets": [0] * len(BUCKET_US), "past_sla": 0}
+                           for s in SEVERITIES}
+    now_us = (now - EPOCH) // timedelta(microseconds=1)
+    for summary in current(store).values():
+        for severity, fig in summary.by_severity.items():
+            entry = out.setdefault(severity, {"count": 0, "sum": 0.0, "buckets": [0] * len(BUCKET_US),
+                                              "past_sla": 0})
+            entry["count"] += fig.fixed
+            entry["sum"] += fig.fixed_us / 1e6
+            entry["buckets"] = [a + b for a, b in zip(entry["buckets"], fig.buckets, strict=True)]
+            days = sla_for(severity)
+            if days is not None:
+                due_us = int(days * 86400 * 1_000_000)
+                entry["past_sla"] += sum(n for failed, n in fig.open.items() if now_us > failed + due_us)
     return out
 
 
@@ -55,11 +68,11 @@ def families(values: dict[str, Any], sla_for: Any) -> Iterator[Metric]:
     sla = GaugeMetricFamily("annexa_remediation_sla_seconds",
                             "Configured remediation SLA per severity (remediation.sla_days).", labels=["severity"])
     for severity in sorted(values):
-        durations = values[severity]["durations"]
-        buckets = [(_le(b), sum(1 for d in durations if d <= b)) for b in BUCKETS]
-        buckets.append(("+Inf", len(durations)))
-        hist.add_metric([severity], buckets, sum_value=sum(durations))
-        past.add_metric([severity], values[severity]["past_sla"])
+        entry = values[severity]
+        buckets = [(_le(b), n) for b, n in zip(BUCKETS, entry["buckets"], strict=True)]
+        buckets.append(("+Inf", entry["count"]))
+        hist.add_metric([severity], buckets, sum_value=entry["sum"])
+        past.add_metric([severity], entry["past_sla"])
         days = sla_for(severity)
         if days is not None:
             sla.add_metric([severity], days * 86400.0)
