@@ -215,8 +215,8 @@ class AuditReader:
         keep_after = iso(self.now - OVERLAP - OVERLAP)
         state = {"until": iso(self.now), "observed_since": observed_since, "categories": history,
                  "seen": {k: t for k, t in seen.items() if t >= keep_after}}
-        summary = {"projectId": pid, "observedSince": observed_since, "observedUntil": state["until"],
-                   "historyDays": HISTORY_DAYS, "entriesReadThisRun": len(entries), "newThisRun": new,
+        # nothing per run (read-until time, this run's counts): an unchanged log stores no new interval
+        summary = {"projectId": pid, "observedSince": observed_since, "historyDays": HISTORY_DAYS,
                    "categories": {cat: {"last": (history.get(cat) or {}).get("last"),
                                         "count": len((history.get(cat) or {}).get("times") or []),
                                         "recent": list(reversed((history.get(cat) or {}).get("recent") or []))}

@@ -106,7 +106,6 @@ def collect(http: HttpClient, base: str, tenant: str, customer_id: str | None, c
                                account=tenant)
         state = logwindow.finish(window, new, RETENTION_DAYS, OVERLAP)
         yield Resource(ACTIVITY, f"{base}{path}", f"Workspace {app} activity of {tenant}", {
-            "Application": app, "ObservedSince": state["observed_since"], "ObservedUntil": state["until"],
-            "RetentionDays": RETENTION_DAYS, "RecordsReadThisRun": len(items), "NewEventsThisRun": len(new),
-            "Categories": logwindow.summary(state, CATEGORIES[app])}, account=tenant)
+            "Application": app, "ObservedSince": state["observed_since"], "RetentionDays": RETENTION_DAYS,
+            "Categories": logwindow.summary(state, CATEGORIES[app])}, account=tenant)  # nothing per run
         cursor.set(key, state)

@@ -21,6 +21,7 @@ never counted twice.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
@@ -34,6 +35,8 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from agent.model import Resource
 from collectors.aws.scope import AwsScope, CollectErrors, error_code
 from collectors.aws.services import ServiceSpec
+
+log = logging.getLogger(__name__)
 
 EVENT = "aws.cloudtrail.event"
 ACTIVITY = "aws.cloudtrail.activity"
@@ -284,11 +287,14 @@ def _summary_data(scope: AwsScope, state: dict[str, Any], global_region: str, st
         entry = cats.get(cat) or _empty_category()
         out[cat] = {"Last": entry["last"], "Count": sum(entry["daily"].values()), "DailyCounts": entry["daily"],
                     "Recent": list(reversed(entry["recent"]))}
+    # Nothing that differs from run to run without a new event (the read-until time, this run's counts):
+    # an unchanged history then stores no new interval, and the interval's last_seen says how far it was read.
+    log.debug("cloudtrail %s %s: %d lookups, %d events read, %d new", scope.account_id, scope.region,
+              stats["calls"], stats["read"], stats["new"])
     return {"AccountId": scope.account_id, "Region": scope.region, "ObservedSince": state["observed_since"],
-            "ObservedUntil": state["until"], "RetentionDays": RETENTION_DAYS,
+            "RetentionDays": RETENTION_DAYS,
             "GlobalEventsRegion": global_region, "ReceivesGlobalServiceEvents": scope.region == global_region,
-            "LookupCallsThisRun": stats["calls"], "EventsReadThisRun": stats["read"],
-            "NewEventsThisRun": stats["new"], "Categories": out}
+            "Categories": out}
 
 
 def collect(scope: AwsScope) -> Iterator[Resource]:

@@ -112,5 +112,5 @@ class LogWindow:
         self.state["seen"] = {i: t for i, t in sorted(merged.items()) if (parse(t) or self.end) >= boundary}
         if cursor is not None:
             cursor.set(self.key, self.state)
-        return {"ObservedSince": self.state.get("observed_since"), "ReadUntil": self.state["until"],
-                "WindowStart": iso(self.start), "Categories": self.state["categories"]}
+        # Nothing per run (the read-until time, the window's start): an unchanged log stores no new interval.
+        return {"ObservedSince": self.state.get("observed_since"), "Categories": self.state["categories"]}

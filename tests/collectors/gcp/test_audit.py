@@ -72,11 +72,11 @@ def test_next_run_reads_only_the_new_window_and_keeps_the_history(world: GcpWorl
     second = collect(fake, monkeypatch, ONLY_AUDIT, cursor=first.cursor)
     assert f'timestamp>="{audit.iso(T0 - audit.OVERLAP)}"' in world.entries_requests[-1]["filter"]
     summary = second.one(audit.ACTIVITY, ACTIVITY.format("acme-prod")).data
-    assert summary["newThisRun"] == 2 and summary["categories"]["sink_change"]["count"] == 3
+    assert summary["categories"]["sink_change"]["count"] == 3
     assert summary["observedSince"] == audit.iso(T0 - timedelta(days=30))
     third = collect(fake, monkeypatch, ONLY_AUDIT, cursor=second.cursor)  # same window again: nothing new
-    summary = third.one(audit.ACTIVITY, ACTIVITY.format("acme-prod")).data
-    assert summary["newThisRun"] == 0 and summary["categories"]["sink_change"]["count"] == 3
+    again = third.one(audit.ACTIVITY, ACTIVITY.format("acme-prod")).data
+    assert again == summary  # nothing new, and nothing in the summary changes per run: no new interval
 
 
 def test_projects_are_read_in_batches_and_a_denied_one_does_not_hide_the_others(

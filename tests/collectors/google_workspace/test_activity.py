@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -111,10 +112,25 @@ def test_activity_pages_are_followed(ws: WorkspaceOrg) -> None:
                        parameters={"login_type": "google_password", "login_challenge_method": ["password"]})
     got = ws.collect()
     login = got.of("google_workspace.activity")[ws.activity_url("login")].data
-    assert login["Categories"]["login_without_2sv"]["Count"] == 1500 and login["RecordsReadThisRun"] == 1500
+    assert login["Categories"]["login_without_2sv"]["Count"] == 1500
     assert len(ws.api.calls(path="/applications/login$")) == 2
 
 
-def test_grants_rule_fails_when_the_report_is_not_read_up_to_date(ws: WorkspaceOrg, activity: dict[str, str]) -> None:
-    run = ws.run(now=datetime.now(UTC) + timedelta(days=3))
-    assert run.status(GRANTS_RULE, ws.activity_url("admin")) == "fail"
+def test_grants_rule_fails_on_a_summary_with_no_history_read() -> None:
+    """The collector yields a summary only after reading the report (else the type is `error`), and
+    nothing in it changes from run to run; the failing shape is judged on a stored-form summary."""
+    from agent.model import Resource
+    from agent.rules.engine import RuleSet
+    from agent.rules.loader import load_rules
+    from collectors.registry import known_resource_types
+
+    rules = RuleSet([r for r in load_rules(known_types=set(known_resource_types())) if r.id == GRANTS_RULE])
+    base = {"Application": "admin", "ObservedSince": "2026-01-01T00:00:00Z", "RetentionDays": 180,
+            "Categories": {"privilege_grant": {"Count": 0, "Last": None, "Recent": []}}}
+
+    def judge(data: dict[str, Any]) -> list[str]:
+        resource = Resource("google_workspace.activity", "https://admin.example/admin", "admin", data)
+        return [ev.status.value for _, ev in rules.evaluate(resource)]
+
+    assert judge(base) == ["pass"]
+    assert judge(base | {"ObservedSince": None}) == ["fail"]
