@@ -32,9 +32,15 @@ def manual_evidence(store: EvidenceStore, now: datetime | None = None) -> dict[s
 
 
 def posture(app: App, store: EvidenceStore | None = None) -> list[ControlState]:
+    """Every control's state now. Counts and evidence times come from the per-source summaries each run
+    stores at its end (agent.metrics.snapshot), so this costs the same at 1M findings as at 1,000; a source
+    without a current summary is counted from its rows. `error` and `not_applicable` findings rest on no
+    evidence read, so they never make a control's evidence look fresh (the same figures as the metrics)."""
+    from agent.metrics.snapshot import by_rule_and_newest, summaries
+
     if store is None and not app.store_exists():  # nothing collected yet: every control is unknown
         return control_states(app.catalogue.controls, app.active_rules(), {}, applicability=applicability(app))
     store = store or app.store()
-    return control_states(app.catalogue.controls, app.active_rules(), store.counts_by_rule(),
-                          applicability=applicability(app), manual=manual_evidence(store),
-                          newest=store.newest_evidence_by_rule())
+    counts, newest = by_rule_and_newest(summaries(store))
+    return control_states(app.catalogue.controls, app.active_rules(), counts,
+                          applicability=applicability(app), manual=manual_evidence(store), newest=newest)

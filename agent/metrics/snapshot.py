@@ -92,7 +92,7 @@ def store_down(controls: Iterable[Control], now: float | None = None) -> Snapsho
     return Snapshot(computed_at=now or time.time(), store_up=False, controls=catalogue_rows(controls))
 
 
-SUMMARY_KEY = "annexa.metrics-summary/v1"  # kept in the per-source `cursors` table: no schema change
+SUMMARY_KEY = "annexa.metrics-summary/v2"  # per-source `cursors` table; v1 took a stale last_seen as newest
 
 
 @dataclass
@@ -114,19 +114,31 @@ class SourceSummary:
             return None
 
 
-def _live_summaries(conn: Connection, sources: list[str] | None) -> dict[str, SourceSummary]:
-    """Summaries computed from the open rows themselves (`sources` None: every source)."""
+def _live_summaries(conn: Connection, sources: list[str] | None,
+                    cover: dict[str, tuple[int, Any]]) -> dict[str, SourceSummary]:
+    """Summaries computed from the open rows themselves (`sources` None: every source).
+
+    An open interval's `last_seen` is not written run after run: it is the end of the newest sealed run
+    that covered its source (`cover`, EvidenceStore.coverage) once that run is at least as new as the
+    interval, else the interval's own `first_seen`; the newest of a group follows from its oldest
+    `first_run` and newest `first_seen`.
+    """
     out: dict[str, SourceSummary] = {}
     query = (select(findings.c.source, findings.c.rule_id, findings.c.status, findings.c.severity, func.count(),
-                    func.max(findings.c.last_seen))
+                    func.min(findings.c.first_run), func.max(findings.c.first_seen))
              .where(findings.c.open.is_(True))
              .group_by(findings.c.source, findings.c.rule_id, findings.c.status, findings.c.severity))
     res = select(resource_states.c.source, func.count()).where(resource_states.c.open.is_(True))
     if sources is not None:
         query = query.where(findings.c.source.in_(sources))
         res = res.where(resource_states.c.source.in_(sources))
-    for src, rule, st, sev, n, seen in conn.execute(query):
-        out.setdefault(src, SourceSummary(None, [], 0)).findings.append((rule, st, sev, int(n), _ts(seen)))
+    for src, rule, st, sev, n, oldest_run, newest_opened in conn.execute(query):
+        seen = _ts(newest_opened)
+        covered = cover.get(src)
+        if covered is not None and covered[0] >= oldest_run:
+            at = _ts(covered[1])
+            seen = at if seen is None or (at is not None and at > seen) else seen
+        out.setdefault(src, SourceSummary(None, [], 0)).findings.append((rule, st, sev, int(n), seen))
     for src, n in conn.execute(res.group_by(resource_states.c.source)):
         out.setdefault(src, SourceSummary(None, [], 0)).resources = int(n)
     return out
@@ -148,7 +160,7 @@ def _record(store: EvidenceStore, run_id: int) -> None:
         names = list(conn.execute(select(run_sources.c.source).where(run_sources.c.run_id == run_id)).scalars())
         if not names:
             return
-        live = _live_summaries(conn, names)
+        live = _live_summaries(conn, names, store.coverage(conn))
         for name in names:
             summary = live.get(name) or SourceSummary(None, [], 0)
             summary.run_id = run_id
@@ -167,9 +179,9 @@ def summaries(store: EvidenceStore) -> dict[str, SourceSummary]:
                 out[src] = summary
         stale = sorted(set(latest) - set(out))
         if stale:
-            out.update(_live_summaries(conn, stale))
+            out.update(_live_summaries(conn, stale, store.coverage(conn)))
         elif not latest:  # rows without any run_sources row: only a hand-made store
-            out.update(_live_summaries(conn, None))
+            out.update(_live_summaries(conn, None, store.coverage(conn)))
     return out
 
 

@@ -39,7 +39,7 @@ def test_a_scrape_reads_the_summaries_and_matches_the_live_count(tmp_path: Path,
     stored = summaries(store)
     assert stored["kit"].run_id == 2 and stored["kit"].resources == 29
     with store.engine.connect() as conn:
-        live = _live_summaries(conn, None)
+        live = _live_summaries(conn, None, store.coverage(conn))
     assert sorted(stored["kit"].findings) == sorted(live["kit"].findings)
     from_summary = _snapshot(app)
     with store.engine.begin() as conn:
@@ -59,3 +59,30 @@ def test_a_source_whose_latest_run_has_no_summary_is_counted_live(tmp_path: Path
         value = conn.execute(select(cursors.c.value).where(cursors.c.key == SUMMARY_KEY)).scalar_one()
     assert value["run_id"] == 1
     assert summaries(store)["kit"].run_id is None
+
+
+def test_evidence_age_follows_the_newest_run_that_saw_the_unchanged_findings(tmp_path: Path, world: World) -> None:
+    """An unchanged run writes nothing per finding, so the age must come from the runs that covered the
+    source, not from the interval's stored columns: read a minute ago is a minute old, not three days."""
+    from datetime import UTC, datetime, timedelta
+
+    from agent.posture import posture
+    from tests.agent.export.sampling_store import fake_clock
+
+    world.add("testkit.widget", "w1", {"kind": "db", "encryption": {"enabled": True}})
+    app = App(str(write_config(tmp_path, world)))
+    clock = [datetime.now(UTC) - timedelta(days=3)]
+    with fake_clock(clock):
+        _run(app)
+        clock[0] = datetime.now(UTC) - timedelta(minutes=1)
+        _run(app)
+    for drop_summary in (False, True):
+        if drop_summary:  # counted live: the same answer
+            with app.store().engine.begin() as conn:
+                conn.execute(delete(cursors).where(cursors.c.key == SUMMARY_KEY))
+        snap = StoreMetrics(app, cache_seconds=0).snapshot()
+        age = next(c.evidence_age for c in snap.controls if c.id == "A.8.24")
+        assert age is not None and age < 600, age
+        state = next(s for s in posture(app) if s.control.id == "A.8.24")
+        assert state.newest_evidence is not None
+        assert datetime.now(UTC) - state.newest_evidence < timedelta(minutes=10)
