@@ -33,7 +33,7 @@ from agent.store.schema import cursors, findings, run_sources
 
 log = logging.getLogger(__name__)
 
-KEY = "annexa.remediation-summary/v1"  # in the per-source `cursors` table: no schema change
+KEY = "annexa.remediation-summary/v2"  # in the per-source `cursors` table: no schema change
 BUCKETS_DAYS = (1, 3, 7, 14, 30, 60, 90, 180, 365)
 BUCKET_US = tuple(d * 86400 * 1_000_000 for d in BUCKETS_DAYS)
 _CHUNK = 500
@@ -120,8 +120,8 @@ def fold(rows: Iterable[dict[str, Any]], as_of: int | None, through: int = 0) ->
     for ep in episodes(visible(), lambda _severity: None):
         if ep.outcome == "fixed" and ep.ended_at is not None:
             out.figures(ep.severity).add_fixed(max((ep.ended_at - ep.failed_at) // _US, 0))
-        elif ep.outcome == "open":
-            out.figures(ep.severity).add_open(_micros(ep.failed_at))
+        elif ep.outcome == "open":  # to the second: one entry per second in which failures started
+            out.figures(ep.severity).add_open(_micros(ep.failed_at) // 1_000_000 * 1_000_000)
     return out
 
 
