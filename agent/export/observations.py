@@ -160,7 +160,7 @@ def write_assessment_results(fh: IO[bytes], doc: dict[str, Any], store: Any, ind
         pending: list[tuple[str, str]] = []
         for row in control_findings(store, index, sorted(maker.rule_controls), columns=OBSERVED):
             obs, cids = maker.observation(row)
-            obs_file.write(dumps_indented(obs).encode("utf-8") + b"\0")
+            obs_file.write(render_observation(obs).encode("utf-8") + b"\0")
             count += 1
             pending.extend((cid, obs["uuid"]) for cid in cids)
             if len(pending) >= 5000:
@@ -239,6 +239,36 @@ def dumps_indented(value: Any, level: int = 0) -> str:
 
 
 _PADS = ["\n" + " " * n for n in range(32)]
+
+
+def render_observation(obs: dict[str, Any]) -> str:
+    """`dumps_indented(obs)` for one interval observation, its lists of flat string objects (props,
+    subjects, evidence) and of strings laid out directly instead of through the general recursion.
+
+    A year's export renders hundreds of thousands of observations. Anything else, or a list that turns
+    out not to be flat (the string encoder refuses a non-string), goes through `dumps_indented`, so
+    the text is the same.
+    """
+    parts = []
+    for key, value in obs.items():
+        cls = value.__class__
+        if cls is str:
+            parts.append(_str(key) + ": " + _str(value))
+            continue
+        text = None
+        if cls is list and value:
+            first = value[0].__class__
+            try:
+                if first is str:
+                    text = "[\n  " + ",\n  ".join([_str(v) for v in value]) + "\n ]"
+                elif first is dict and all(v for v in value):
+                    text = "[\n  " + ",\n  ".join([
+                        "{\n   " + ",\n   ".join([_str(k) + ": " + _str(x) for k, x in v.items()]) + "\n  }"
+                        for v in value]) + "\n ]"
+            except (TypeError, AttributeError):  # not flat after all
+                text = None
+        parts.append(_str(key) + ": " + (text if text is not None else dumps_indented(value, 1)))
+    return "{\n " + ",\n ".join(parts) + "\n}"
 
 
 def _key(key: Any) -> str:
