@@ -230,7 +230,8 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
             write_assessment_results(fh, oscal_doc, store, index,
                                      control_rules={st.control.id: st.rules for st in exported
                                                     if st.control.id in exports},
-                                     folders={cid: e.folder for cid, e in exports.items()})
+                                     folders={cid: e.folder for cid, e in exports.items()},
+                                     rules_in_period=stored.keys())
 
         missing = [m for e in exports.values() for m in e.missing_evidence] + missing_policy
         doc: dict[str, Any] = {

@@ -214,22 +214,23 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
                 if at_end:
                     out.end_counts[status] = out.end_counts.get(status, 0) + 1
                 current.add(row, index.effective_span(row, horizon), at_end)
-                brief = {"rule": row["rule_id"], "resource_name": row["resource_name"],
-                         "resource_id": row["resource_id"], "status": status, "from": ts_text(clip_from),
-                         "to": ts_text(clip_to), "message": row["message"], "exception": row["exception"],
-                         "evidence": f"evidence/{hexd}.json" if hexd else None, "rule_version": version}
-                if first >= start:
-                    out.events_total += 1
-                    _keep_newest(events, (first, row["id"], brief), LIST_CAP)
-                if status == "excepted":
-                    out.exceptions_total += 1
-                    _keep_newest(exceptions, (first, row["id"], brief), LIST_CAP)
-                if status == "not_applicable":
-                    out.expected_gaps_total += 1
-                    _keep_newest(gaps, (first, row["id"], brief), LIST_CAP)
-                if status == "fail" and at_end:
-                    out.failing_total += 1
-                    _keep_newest(failing, (first, row["id"], brief), LIST_CAP)
+                brief = None  # the row as the page lists it: built only when one of the capped lists keeps it
+                for heap, counted in ((events, first >= start), (exceptions, status == "excepted"),
+                                      (gaps, status == "not_applicable"), (failing, status == "fail" and at_end)):
+                    if not counted:
+                        continue
+                    if len(heap) >= LIST_CAP and (first, row["id"]) <= heap[0][:2]:
+                        continue  # older than everything kept: _keep_newest would drop it
+                    if brief is None:
+                        brief = {"rule": row["rule_id"], "resource_name": row["resource_name"],
+                                 "resource_id": row["resource_id"], "status": status, "from": ts_text(clip_from),
+                                 "to": ts_text(clip_to), "message": row["message"], "exception": row["exception"],
+                                 "evidence": f"evidence/{hexd}.json" if hexd else None, "rule_version": version}
+                    _keep_newest(heap, (first, row["id"], brief), LIST_CAP)
+                out.events_total += first >= start
+                out.exceptions_total += status == "excepted"
+                out.expected_gaps_total += status == "not_applicable"
+                out.failing_total += status == "fail" and at_end
             if current is not None:
                 population.add(current)
         population.finish(writer, folder)

@@ -17,7 +17,7 @@ import json
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import closing
 from typing import IO, Any
 
@@ -143,13 +143,15 @@ _MARK = "\x00annexa-stream:"
 
 
 def write_assessment_results(fh: IO[bytes], doc: dict[str, Any], store: Any, index: RunIndex, *,
-                             control_rules: dict[str, Sequence[str]], folders: dict[str, str]) -> int:
+                             control_rules: dict[str, Sequence[str]], folders: dict[str, str],
+                             rules_in_period: Collection[str] | None = None) -> int:
     """Write `doc` with its interval observations as `json.dumps(doc, indent=1, ensure_ascii=False)` + newline
     would after `add_interval_observations`, byte for byte, without holding the observations.
 
     Observations are rendered one by one into a temporary file and each control's related-observation
     references into a temporary SQLite table; the document is then rendered with a marker element
     where each list continues, and the markers are replaced by the spilled items as it is written.
+    `rules_in_period`: the rules with intervals in the period, when known (no query for the others).
     """
     result = doc["assessment-results"]["results"][0]
     local = result.setdefault("local-definitions", {})
@@ -158,7 +160,8 @@ def write_assessment_results(fh: IO[bytes], doc: dict[str, Any], store: Any, ind
     with tempfile.TemporaryFile() as obs_file, closing(sqlite3.connect("")) as db:
         db.execute("CREATE TABLE related (n INTEGER PRIMARY KEY, cid TEXT, uuid TEXT)")
         pending: list[tuple[str, str]] = []
-        for row in control_findings(store, index, sorted(maker.rule_controls), columns=OBSERVED):
+        queried = sorted(r for r in maker.rule_controls if rules_in_period is None or r in rules_in_period)
+        for row in control_findings(store, index, queried, columns=OBSERVED):
             obs, cids = maker.observation(row)
             obs_file.write(render_observation(obs).encode("utf-8") + b"\0")
             count += 1

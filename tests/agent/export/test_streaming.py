@@ -184,3 +184,41 @@ def test_rendered_entries_use_the_fast_level_and_copied_evidence_keeps_the_store
     assert sizes["c/findings.csv"] == len(fast.compress(text) + fast.flush())
     assert sizes["c/evidence/x.json"] == len(zlib.compress(text, STORE_LEVEL)) - 6  # the stored stream as it is
     assert sizes["c/findings.csv"] != sizes["c/evidence/x.json"]
+
+
+def test_skipping_rules_without_intervals_changes_no_byte_of_a_control(history: History, tmp_path: Path) -> None:
+    """export_control with `rules_in_period` (no query for the rules without intervals) and the timeline
+    count taken from the findings pass write the same entries as querying every rule."""
+    from agent.export.controls import export_control
+    from agent.export.history import stored_rule_controls
+
+    app = App(str(history.config))
+    store = app.store()
+    try:
+        now = utcnow()
+        index = load_run_index(store, Period(now - timedelta(days=365), now))
+        in_period = stored_rule_controls(store, index).keys()
+        rules = sorted({r.id for r in app.active_rules() if "A.8.24" in r.controls} | {"no.such.rule"})
+        assert set(rules) - set(in_period) and set(rules) & set(in_period)  # both kinds are exercised
+        written = []
+        for n, known in enumerate((None, in_period)):
+            writer = BundleWriter(tmp_path / f"{n}.zip", WHEN)
+            exp = export_control(writer, store, index, "A.8.24", rules, [], now, rules_in_period=known)
+            writer.finish(b"c")
+            with zipfile.ZipFile(tmp_path / f"{n}.zip") as zf:
+                written.append(({i.filename: zf.read(i) for i in zf.infolist()}, exp.timeline_changes, exp.findings))
+    finally:
+        store.close()
+    assert written[0] == written[1]
+    assert written[0][1] > 0 and written[0][2] > 0
+
+
+def test_observations_render_as_the_general_encoder_does() -> None:
+    from agent.export.observations import dumps_indented, render_observation
+
+    obs = {"uuid": "u", "title": 't é"x\u2028', "props": [{"name": "a", "ns": "n", "value": "v\n"}],
+           "methods": ["TEST"], "origins": [{"actors": [{"type": "tool", "actor-uuid": "x"}]}],
+           "subjects": [{"subject-uuid": "s", "type": "inventory-item", "title": "T"}],
+           "odd": [{"k": "v"}, {}], "mixed": ["s", 1], "nested": [{"k": ["x"]}], "numbers": [{1: "v"}],
+           "empty": [], "none": None, "obj": {"a": [{}]}}
+    assert render_observation(obs) == dumps_indented(obs) == json.dumps(obs, indent=1, ensure_ascii=False)
