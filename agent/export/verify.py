@@ -147,23 +147,23 @@ def refuse_bombs(path: Path, infos: Iterable[zipfile.ZipInfo]) -> None:
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
-    """A bundle's manifest.json as a document, read within the same caps as `annexa verify`.
+    """A bundle's manifest.json as a document without its `files` list, read within the same caps as
+    `annexa verify` (the zip directory and the file list are streamed, never held).
 
-    Raises BundleUnreadable (not a zip, no manifest, refused as a bomb, not JSON).
+    Raises BundleUnreadable (not a zip, no manifest, refused as a bomb, not a manifest object).
     """
     try:
-        with zipfile.ZipFile(path) as zf:
-            info = zf.getinfo(mf.MANIFEST)
+        with ZipScan(path) as zs:
+            info = next((i for i in zs.infos() if i.filename == mf.MANIFEST), None)
+            if info is None:
+                raise KeyError(mf.MANIFEST)
             refuse_bombs(Path(path), [info])
-            with zf.open(info) as fh:
-                raw = fh.read(MAX_INTEGRITY_BYTES[mf.MANIFEST] + 1)
-        doc = json.loads(raw)
+            with zs.open(info) as fh:  # reads stop at the declared size, which refuse_bombs capped
+                doc = read_manifest_stream(fh, lambda _file: None)
     except KeyError:
         raise BundleUnreadable(f"{path}: no manifest.json in the zip") from None
-    except (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, ValueError) as exc:
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, ValueError, NotImplementedError) as exc:
         raise BundleUnreadable(f"{path}: not a readable bundle ({exc})") from None
-    if not isinstance(doc, dict):
-        raise BundleUnreadable(f"{path}: manifest.json is not a JSON object")
     return doc
 
 

@@ -178,3 +178,14 @@ def test_first_different_line_numbers_lines_as_a_line_by_line_comparison() -> No
     assert first_different_line(io.BytesIO(same[:-len(want[-1])]), want) == 5000
     assert first_different_line(io.BytesIO(b""), want) == 1
     assert first_different_line(io.BytesIO(b""), []) is None
+
+
+def test_the_anchor_reader_returns_the_manifest_without_its_file_list(large: Path, tmp_path: Path) -> None:
+    from agent.export.verify import BundleUnreadable
+    from agent.export.verify import read_manifest as read_bundle_manifest
+
+    assert read_bundle_manifest(large) == {"kind": mf.KIND, "signature": None}
+    with pytest.raises(BundleUnreadable, match=r"no manifest\.json"):
+        read_bundle_manifest(rewrite(large, tmp_path / "none.zip", drop={mf.MANIFEST}))
+    with pytest.raises(BundleUnreadable, match="not a readable bundle"):
+        read_bundle_manifest(rewrite(large, tmp_path / "bad.zip", change={mf.MANIFEST: b"[1, 2]"}))
