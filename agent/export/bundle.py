@@ -161,7 +161,8 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
     if not index.in_period and not manual_rows:
         raise NoDataError(_no_data_message(store, period, sorted(selected) if controls else None))
 
-    merged: list[RuleRef] = merge_rules(rules, stored_rule_controls(store, index))
+    stored = stored_rule_controls(store, index)  # also: which rules have intervals in the period at all
+    merged: list[RuleRef] = merge_rules(rules, stored)
     rule_defs = {r.id: r for r in rules if hasattr(r, "assert_")}
     mapping = rules_by_control(merged)
     applicability = {cid: (e.applicable, e.justification) for cid, e in soa.items()}
@@ -197,7 +198,7 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
             say(f"control {cid} ({n}/{len(exported)})")
             docs = [r for r in manual_rows if r["control"] == cid]
             exp = export_control(writer, store, index, cid, st.rules, docs, horizon, policy.counter(cid),
-                                 control=st.control)
+                                 control=st.control, rules_in_period=stored.keys())
             exports[cid] = exp
             writer.write_text(f"{exp.folder}/index.html", html.render_control(
                 state=st, export=exp, soa_entry=soa.get(cid), run_times=run_times, period=period_doc,
@@ -229,7 +230,8 @@ def export_bundle(*, store: Any, catalogue: Catalogue, rules: Iterable[Any], soa
             write_assessment_results(fh, oscal_doc, store, index,
                                      control_rules={st.control.id: st.rules for st in exported
                                                     if st.control.id in exports},
-                                     folders={cid: e.folder for cid, e in exports.items()})
+                                     folders={cid: e.folder for cid, e in exports.items()},
+                                     rules_in_period=stored.keys())
 
         missing = [m for e in exports.values() for m in e.missing_evidence] + missing_policy
         doc: dict[str, Any] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import logging
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -151,10 +151,14 @@ def _keep_newest(heap: list[tuple[Any, ...]], item: tuple[Any, ...], cap: int) -
 
 def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id: str, rule_ids: list[str],
                    manual_rows: Iterable[dict[str, Any]], horizon: datetime,
-                   rule_version: Callable[[int | None, str], str] | None = None, control: Any = None) -> ControlExport:
+                   rule_version: Callable[[int | None, str], str] | None = None, control: Any = None,
+                   rules_in_period: Collection[str] | None = None) -> ControlExport:
     """Write controls/<id>/{findings.csv,population.csv,evidence/,manual/} and summarise them.
 
     ``rule_version(first_run, rule)``: the digest of the rule pack version that produced a finding.
+    ``rules_in_period``: the rules that have finding intervals in the period, when known: the
+    control's other rules have no rows to read, so no query is made for them (each such query is a
+    scan of the findings table, and most controls of a large rule set have no intervals at all).
     """
     folder = f"controls/{control_id}"
     control = control if control is not None else SimpleNamespace(id=control_id, title="")
@@ -169,6 +173,7 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
     gaps: list[tuple[Any, ...]] = []
     start = index.period.start
 
+    queried = [r for r in rule_ids if r in rules_in_period] if rules_in_period is not None else list(rule_ids)
     population = PopulationFiles(POPULATION_COLUMNS)
     try:
         with writer.open_text(f"{folder}/findings.csv") as fh:
@@ -176,7 +181,7 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
             rows_out.writerow(FINDING_COLUMNS)
             current: _Resource | None = None
             current_key: tuple[str, str, str] | None = None
-            for row in control_findings(store, index, rule_ids):
+            for row in control_findings(store, index, queried):
                 key = (row["source"], row["resource_type"], row["resource_id"])
                 if key != current_key:
                     if current is not None:
@@ -209,22 +214,23 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
                 if at_end:
                     out.end_counts[status] = out.end_counts.get(status, 0) + 1
                 current.add(row, index.effective_span(row, horizon), at_end)
-                brief = {"rule": row["rule_id"], "resource_name": row["resource_name"],
-                         "resource_id": row["resource_id"], "status": status, "from": ts_text(clip_from),
-                         "to": ts_text(clip_to), "message": row["message"], "exception": row["exception"],
-                         "evidence": f"evidence/{hexd}.json" if hexd else None, "rule_version": version}
-                if first >= start:
-                    out.events_total += 1
-                    _keep_newest(events, (first, row["id"], brief), LIST_CAP)
-                if status == "excepted":
-                    out.exceptions_total += 1
-                    _keep_newest(exceptions, (first, row["id"], brief), LIST_CAP)
-                if status == "not_applicable":
-                    out.expected_gaps_total += 1
-                    _keep_newest(gaps, (first, row["id"], brief), LIST_CAP)
-                if status == "fail" and at_end:
-                    out.failing_total += 1
-                    _keep_newest(failing, (first, row["id"], brief), LIST_CAP)
+                brief = None  # the row as the page lists it: built only when one of the capped lists keeps it
+                for heap, counted in ((events, first >= start), (exceptions, status == "excepted"),
+                                      (gaps, status == "not_applicable"), (failing, status == "fail" and at_end)):
+                    if not counted:
+                        continue
+                    if len(heap) >= LIST_CAP and (first, row["id"]) <= heap[0][:2]:
+                        continue  # older than everything kept: _keep_newest would drop it
+                    if brief is None:
+                        brief = {"rule": row["rule_id"], "resource_name": row["resource_name"],
+                                 "resource_id": row["resource_id"], "status": status, "from": ts_text(clip_from),
+                                 "to": ts_text(clip_to), "message": row["message"], "exception": row["exception"],
+                                 "evidence": f"evidence/{hexd}.json" if hexd else None, "rule_version": version}
+                    _keep_newest(heap, (first, row["id"], brief), LIST_CAP)
+                out.events_total += first >= start
+                out.exceptions_total += status == "excepted"
+                out.expected_gaps_total += status == "not_applicable"
+                out.failing_total += status == "fail" and at_end
             if current is not None:
                 population.add(current)
         population.finish(writer, folder)
@@ -242,7 +248,8 @@ def export_control(writer: BundleWriter, store: Any, index: RunIndex, control_id
         digests.add(digest.removeprefix("sha256:"))
     _write_evidence(writer, store, out, sorted(digests))
     digests.clear()
-    out.timeline_changes = write_timeline(writer, store, index, folder, control, rule_ids)
+    # every interval that started in the period is a timeline row: counted above (events_total)
+    out.timeline_changes = write_timeline(writer, store, index, folder, control, queried, total=out.events_total)
     out.snapshot_resources = write_snapshots(writer, store, index, folder, control, resource_keys,
                                              {m["digest"].removeprefix("sha256:") for m in out.missing_evidence})
     resource_keys.clear()

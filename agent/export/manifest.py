@@ -24,7 +24,7 @@ INTEGRITY_FILES = (MANIFEST, SUMS, SIGNATURE)
 KIND = "annexa.export-manifest/v1"
 COMMENT_PREFIX = "annexa-bundle/1"
 
-_SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
+SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 _COMMENT = re.compile(r"(manifest|sig)=sha256:([0-9a-f]{64})")
 
 
@@ -101,7 +101,7 @@ def parse_sums(raw: bytes) -> ParsedSums:
         out.error = "not UTF-8 text"
         return out
     for n, line in enumerate(text.splitlines(), start=1):
-        m = _SUM_LINE.match(line)
+        m = SUM_LINE.match(line)
         if m is None:
             out.error = out.error or f"line {n} is not '<sha256>  <path>'"
             continue

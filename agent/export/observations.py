@@ -17,7 +17,7 @@ import json
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import closing
 from typing import IO, Any
 
@@ -143,13 +143,15 @@ _MARK = "\x00annexa-stream:"
 
 
 def write_assessment_results(fh: IO[bytes], doc: dict[str, Any], store: Any, index: RunIndex, *,
-                             control_rules: dict[str, Sequence[str]], folders: dict[str, str]) -> int:
+                             control_rules: dict[str, Sequence[str]], folders: dict[str, str],
+                             rules_in_period: Collection[str] | None = None) -> int:
     """Write `doc` with its interval observations as `json.dumps(doc, indent=1, ensure_ascii=False)` + newline
     would after `add_interval_observations`, byte for byte, without holding the observations.
 
     Observations are rendered one by one into a temporary file and each control's related-observation
     references into a temporary SQLite table; the document is then rendered with a marker element
     where each list continues, and the markers are replaced by the spilled items as it is written.
+    `rules_in_period`: the rules with intervals in the period, when known (no query for the others).
     """
     result = doc["assessment-results"]["results"][0]
     local = result.setdefault("local-definitions", {})
@@ -158,9 +160,10 @@ def write_assessment_results(fh: IO[bytes], doc: dict[str, Any], store: Any, ind
     with tempfile.TemporaryFile() as obs_file, closing(sqlite3.connect("")) as db:
         db.execute("CREATE TABLE related (n INTEGER PRIMARY KEY, cid TEXT, uuid TEXT)")
         pending: list[tuple[str, str]] = []
-        for row in control_findings(store, index, sorted(maker.rule_controls), columns=OBSERVED):
+        queried = sorted(r for r in maker.rule_controls if rules_in_period is None or r in rules_in_period)
+        for row in control_findings(store, index, queried, columns=OBSERVED):
             obs, cids = maker.observation(row)
-            obs_file.write(dumps_indented(obs).encode("utf-8") + b"\0")
+            obs_file.write(render_observation(obs).encode("utf-8") + b"\0")
             count += 1
             pending.extend((cid, obs["uuid"]) for cid in cids)
             if len(pending) >= 5000:
@@ -239,6 +242,36 @@ def dumps_indented(value: Any, level: int = 0) -> str:
 
 
 _PADS = ["\n" + " " * n for n in range(32)]
+
+
+def render_observation(obs: dict[str, Any]) -> str:
+    """`dumps_indented(obs)` for one interval observation, its lists of flat string objects (props,
+    subjects, evidence) and of strings laid out directly instead of through the general recursion.
+
+    A year's export renders hundreds of thousands of observations. Anything else, or a list that turns
+    out not to be flat (the string encoder refuses a non-string), goes through `dumps_indented`, so
+    the text is the same.
+    """
+    parts = []
+    for key, value in obs.items():
+        cls = value.__class__
+        if cls is str:
+            parts.append(_str(key) + ": " + _str(value))
+            continue
+        text = None
+        if cls is list and value:
+            first = value[0].__class__
+            try:
+                if first is str:
+                    text = "[\n  " + ",\n  ".join([_str(v) for v in value]) + "\n ]"
+                elif first is dict and all(v for v in value):
+                    text = "[\n  " + ",\n  ".join([
+                        "{\n   " + ",\n   ".join([_str(k) + ": " + _str(x) for k, x in v.items()]) + "\n  }"
+                        for v in value]) + "\n ]"
+            except (TypeError, AttributeError):  # not flat after all
+                text = None
+        parts.append(_str(key) + ": " + (text if text is not None else dumps_indented(value, 1)))
+    return "{\n " + ",\n ".join(parts) + "\n}"
 
 
 def _key(key: Any) -> str:

@@ -8,6 +8,7 @@ template used to (every value HTML-escaped as autoescaping did); tests compare t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -16,7 +17,12 @@ from agent.export.html import _ts
 
 
 def _e(value: Any) -> str:
-    return str(escape(value))
+    return _escaped(value) if value.__class__ is str else str(escape(value))
+
+
+@lru_cache(maxsize=1 << 12)  # statuses, rule ids, severities and instants repeat row after row (bounded: ~1 MB)
+def _escaped(text: str) -> str:
+    return str(escape(text))
 
 
 def timeline_rows(rows: Sequence[dict[str, Any]], first: int) -> Markup:

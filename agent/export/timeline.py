@@ -49,11 +49,14 @@ def _count(store: Any, index: RunIndex, rule_ids: Sequence[str]) -> int:
 
 
 def write_timeline(writer: BundleWriter, store: Any, index: RunIndex, folder: str, control: Any,
-                   rule_ids: Sequence[str]) -> int:
-    """Write the timeline pages and CSV; returns the number of changes."""
+                   rule_ids: Sequence[str], total: int | None = None) -> int:
+    """Write the timeline pages and CSV; returns the number of changes.
+
+    `total`: the number of changes when the caller already counted them (saves a query)."""
     from agent.export.pages import render_paged
 
-    total = _count(store, index, rule_ids) if rule_ids else 0
+    if total is None:
+        total = _count(store, index, rule_ids) if rule_ids else 0
     pages = max(1, -(-total // PAGE_SIZE))
     page: list[dict[str, Any]] = []
     number = 1

@@ -10,7 +10,7 @@ the bundle is named even when manifest.json and SHA256SUMS were rewritten to mat
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent.model import content_hash
@@ -30,7 +30,8 @@ def _hex(digest: Any) -> str:
     return str(digest or "").removeprefix("sha256:")
 
 
-def check_policy(doc: dict[str, Any], actual: dict[str, tuple[str, int]], raw: dict[str, bytes], flag: Flag) -> None:
+def check_policy(doc: dict[str, Any], actual: Mapping[str, tuple[str, int]], raw: dict[str, bytes],
+                 flag: Flag) -> None:
     """Flag (file, problem) for every policy input that does not match what the runs sealed."""
     policy = doc.get("policy_inputs")
     if not isinstance(policy, dict):

@@ -28,6 +28,8 @@ from typing import IO, BinaryIO
 
 CHUNK = 1 << 16
 PARTIAL = ".partial"
+GENERATED_LEVEL = 3  # deflate level of the CSV, HTML and JSON the export renders (see BundleWriter)
+STORE_LEVEL = 6  # the evidence store's level (zlib's default): copied blobs keep it
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,10 @@ class BundleWriter:
 
     The zip's directory and the entry list are spilled to an unlinked temporary SQLite file, so
     memory does not grow with the number of entries.
+
+    Entries the export renders are deflated at level 3 (zlib's fast strategy): about twice as fast as
+    the default level 6 on a year's CSV and OSCAL JSON (hundreds of MB), for output about 5-15 % larger.
+    The level changes only the compressed bytes; every hash covers the uncompressed content.
     """
 
     def __init__(self, out: Path, when: datetime):
@@ -190,7 +196,7 @@ class BundleWriter:
         self.zip.NameToInfo = _NoIndex()
         self.files = FileList(self._spill)
 
-    def _info(self, name: str) -> zipfile.ZipInfo:
+    def _info(self, name: str, level: int = GENERATED_LEVEL) -> zipfile.ZipInfo:
         try:
             self._spill.db.execute("INSERT INTO names VALUES (?)", (name,))
         except sqlite3.IntegrityError:
@@ -198,14 +204,15 @@ class BundleWriter:
         info = zipfile.ZipInfo(name, self.date_time)
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o644 << 16
+        info._compresslevel = level  # type: ignore[attr-defined]  # zipfile's per-entry level (3.11+)
         return info
 
     def has(self, name: str) -> bool:
         return self._spill.db.execute("SELECT 1 FROM names WHERE name = ?", (name,)).fetchone() is not None
 
     @contextlib.contextmanager
-    def open_binary(self, name: str) -> Iterator[BinaryIO]:
-        with self.zip.open(self._info(name), "w", force_zip64=True) as raw:
+    def open_binary(self, name: str, level: int = GENERATED_LEVEL) -> Iterator[BinaryIO]:
+        with self.zip.open(self._info(name, level), "w", force_zip64=True) as raw:
             sink = _HashingSink(raw)
             buffered = io.BufferedWriter(sink, CHUNK)
             yield buffered  # type: ignore[misc]
@@ -222,8 +229,8 @@ class BundleWriter:
             text.flush()
             text.detach()
 
-    def write_bytes(self, name: str, data: bytes) -> FileEntry:
-        with self.open_binary(name) as fh:
+    def write_bytes(self, name: str, data: bytes, level: int = GENERATED_LEVEL) -> FileEntry:
+        with self.open_binary(name, level) as fh:
             fh.write(data)
         return self.files[-1]
 
@@ -233,11 +240,11 @@ class BundleWriter:
         The evidence store keeps blobs as `zlib.compress(raw, 6)`: the same deflate stream the zip's
         own compressor would produce (level 6, 32 KiB window, default memory level), inside a 2-byte
         header and a 4-byte checksum. When the header says so, the stream is copied as the entry's
-        data and the zip is byte for byte what `write_bytes(name, raw)` writes; otherwise it is.
+        data and the zip is byte for byte what `write_bytes(name, raw, STORE_LEVEL)` writes; otherwise it is.
         """
         if not _plain_level6(zlib_stream):
-            return self.write_bytes(name, raw)
-        info = self._info(name)
+            return self.write_bytes(name, raw, STORE_LEVEL)
+        info = self._info(name, STORE_LEVEL)
         zf = self.zip
         if zf._writing:  # type: ignore[attr-defined]
             raise ValueError("another entry is being written")

@@ -6,6 +6,7 @@ import copy
 import io
 import json
 import zipfile
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,21 +17,22 @@ from agent.export.history import Period, load_run_index
 from agent.export.manifest import iter_sums, iter_sums_entries, manifest_bytes, render_sums, write_manifest
 from agent.export.observations import add_interval_observations, write_assessment_results
 from agent.export.oscal import assessment_results
-from agent.export.zipout import BundleWriter, FileEntry
+from agent.export.zipout import GENERATED_LEVEL, STORE_LEVEL, BundleWriter, FileEntry
 from agent.store.timeutil import utcnow
 from tests.agent.export.conftest import History
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 
-def _plain_zip(entries: list[tuple[str, bytes]], comment: bytes) -> bytes:
+def _plain_zip(entries: list[tuple[str, bytes]], comment: bytes, level: int = GENERATED_LEVEL) -> bytes:
     """What BundleWriter wrote before its directory was spilled: zipfile with everything in memory."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=level) as zf:
         for name, data in entries:
             info = zipfile.ZipInfo(name, (2026, 3, 4, 5, 6, 7))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
+            info._compresslevel = level  # type: ignore[attr-defined]
             with zf.open(info, "w", force_zip64=True) as fh:
                 fh.write(data)
         zf.comment = comment
@@ -146,7 +148,6 @@ def test_indented_dump_matches_the_standard_encoder() -> None:
 
 def test_evidence_copied_compressed_gives_the_same_zip(tmp_path: Path) -> None:
     import random
-    import zlib
 
     from agent.store.blobs import FileBlobStore
 
@@ -167,4 +168,57 @@ def test_evidence_copied_compressed_gives_the_same_zip(tmp_path: Path) -> None:
         assert (entry.path, entry.size) == (name, len(raw))
     assert [f.sha256 for f in writer.files][:4] == [d[7:] for d in digests]
     writer.finish(b"c")
-    assert out.read_bytes() == _plain_zip(entries, b"c")
+    assert out.read_bytes() == _plain_zip(entries, b"c", STORE_LEVEL)  # the store's level, kept
+
+
+def test_rendered_entries_use_the_fast_level_and_copied_evidence_keeps_the_stores(tmp_path: Path) -> None:
+    text = b"rule,resource,status\n" + b"".join(b"r%d,w%d,pass\n" % (n % 7, n) for n in range(20000))
+    writer = BundleWriter(tmp_path / "b.zip", WHEN)
+    writer.write_bytes("c/findings.csv", text)
+    writer.write_deflated("c/evidence/x.json", text, zlib.compress(text, STORE_LEVEL))
+    writer.finish(b"c")
+    with zipfile.ZipFile(tmp_path / "b.zip") as zf:
+        sizes = {i.filename: i.compress_size for i in zf.infolist()}
+        assert zf.read("c/findings.csv") == text == zf.read("c/evidence/x.json")  # the content is unchanged
+    fast = zlib.compressobj(GENERATED_LEVEL, zlib.DEFLATED, -15)
+    assert sizes["c/findings.csv"] == len(fast.compress(text) + fast.flush())
+    assert sizes["c/evidence/x.json"] == len(zlib.compress(text, STORE_LEVEL)) - 6  # the stored stream as it is
+    assert sizes["c/findings.csv"] != sizes["c/evidence/x.json"]
+
+
+def test_skipping_rules_without_intervals_changes_no_byte_of_a_control(history: History, tmp_path: Path) -> None:
+    """export_control with `rules_in_period` (no query for the rules without intervals) and the timeline
+    count taken from the findings pass write the same entries as querying every rule."""
+    from agent.export.controls import export_control
+    from agent.export.history import stored_rule_controls
+
+    app = App(str(history.config))
+    store = app.store()
+    try:
+        now = utcnow()
+        index = load_run_index(store, Period(now - timedelta(days=365), now))
+        in_period = stored_rule_controls(store, index).keys()
+        rules = sorted({r.id for r in app.active_rules() if "A.8.24" in r.controls} | {"no.such.rule"})
+        assert set(rules) - set(in_period) and set(rules) & set(in_period)  # both kinds are exercised
+        written = []
+        for n, known in enumerate((None, in_period)):
+            writer = BundleWriter(tmp_path / f"{n}.zip", WHEN)
+            exp = export_control(writer, store, index, "A.8.24", rules, [], now, rules_in_period=known)
+            writer.finish(b"c")
+            with zipfile.ZipFile(tmp_path / f"{n}.zip") as zf:
+                written.append(({i.filename: zf.read(i) for i in zf.infolist()}, exp.timeline_changes, exp.findings))
+    finally:
+        store.close()
+    assert written[0] == written[1]
+    assert written[0][1] > 0 and written[0][2] > 0
+
+
+def test_observations_render_as_the_general_encoder_does() -> None:
+    from agent.export.observations import dumps_indented, render_observation
+
+    obs = {"uuid": "u", "title": 't é"x\u2028', "props": [{"name": "a", "ns": "n", "value": "v\n"}],
+           "methods": ["TEST"], "origins": [{"actors": [{"type": "tool", "actor-uuid": "x"}]}],
+           "subjects": [{"subject-uuid": "s", "type": "inventory-item", "title": "T"}],
+           "odd": [{"k": "v"}, {}], "mixed": ["s", 1], "nested": [{"k": ["x"]}], "numbers": [{1: "v"}],
+           "empty": [], "none": None, "obj": {"a": [{}]}}
+    assert render_observation(obs) == dumps_indented(obs) == json.dumps(obs, indent=1, ensure_ascii=False)
