@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jmespath
 from sqlalchemy import Text, bindparam, cast, select
@@ -97,10 +97,11 @@ def previous_run(conn: Any, source: str, run_id: int) -> tuple[int, dict[str, An
     return int(row[0]), row[4] or {}
 
 
-@dataclass(frozen=True, slots=True)
-class PriorFinding:
-    """The shown columns of an open finding interval (all its row hash covers besides its key)."""
+class PriorFinding(NamedTuple):
+    """The shown columns of an open finding interval (all its row hash covers besides its key), and
+    its key. A tuple: a batch builds thousands of them straight from the query's rows."""
 
+    key: str  # the interval's key (what the lookup found it by; not compared)
     status: str
     message: str
     evidence: str | None
@@ -112,7 +113,6 @@ class PriorFinding:
     severity: str
     title: str
     controls: str  # the stored JSON text: compared as text, never decoded (a mismatch only costs speed)
-    key: str = ""  # the interval's key (not compared: it is what the lookup found it by)
 
     def same_as(self, f: Finding) -> bool:
         """True when recording `f` would reopen nothing: every column equals the open interval's."""
@@ -182,7 +182,7 @@ def prior_verdicts(conn: Any, source: str, before_run: int, batch: list[tuple[Re
     for i in range(0, len(finding_keys), _CHUNK):
         for row in conn.execute(_OPEN_FINDINGS, {"before": before_run,
                                                  "keys": finding_keys[i:i + _CHUNK]}).all():
-            found[by_key[row[0]]] = PriorFinding(*row[1:], key=row[0])
+            found[by_key[row[0]]] = PriorFinding._make(row)
     return Prior(unchanged, found)
 
 
@@ -258,4 +258,4 @@ class SourceReuse:
         if finding.exception is not None:  # a risk exception applies now: judge afresh
             return False, None, None
         self.count += 1
-        return True, finding, (old.key or None) if old.same_as(finding) else None
+        return True, finding, old.key if old.same_as(finding) else None

@@ -25,7 +25,7 @@ from agent.gcfreeze import existing_objects_frozen
 from agent.health import gap_note, log_summary, real_errors
 from agent.locks import RunLiveness
 from agent.metrics.snapshot import record_summaries
-from agent.model import CollectionError, Finding, Resource, Status, canonical_json
+from agent.model import CollectionError, Finding, Resource, Status, canonical_json_text
 from agent.policy_inputs import capture_for_run
 from agent.redaction import Redactor
 from agent.reuse import SourceReuse
@@ -345,9 +345,10 @@ class Runner:
             if not owned and resource.type not in kept:
                 continue  # another shard's part (e.g. the account inventory every shard lists)
             self._redact(resource)  # before anything is hashed, stored or evaluated
-            raw = canonical_json(resource.evidence_document())
+            text = canonical_json_text(resource.evidence_document())
+            raw = text.encode()
             # Rules judge exactly what is stored: the JSON form (times as ISO strings, no Python objects).
-            resource.data = json.loads(raw)["data"]
+            resource.data = json.loads(text)["data"]
             if not owned:  # unrecorded context for Python rules that join across units (e.g. sinks -> buckets)
                 kept[resource.type].append(resource)
                 continue
