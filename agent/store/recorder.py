@@ -309,17 +309,19 @@ class SourceRecorder:
     def _unseen(self, conn: Any, table: Any, cols: list[Any], rtype: Any, seen: SeenIds) -> list[dict[str, Any]]:
         """The open intervals of this source, opened before this run, that it did not see (`cols` of each).
 
-        Every open interval is looked at, but only by id and key (an unchanged run sees them all); the
-        columns that closing needs are read for the unseen ones alone."""
+        Every open interval is looked at, but by its key alone (an unchanged run sees them all); the
+        columns that closing needs are read for the unseen ones only."""
         c = table.c
-        scan = [c.id, c.key] if self.owner is None else [c.id, c.key, rtype, c.account, c.region, c.resource_id]
-        ids = [r[0] for r in conn.execute(select(*scan).where(
-            c.open.is_(True), c.source == self.name, c.first_run < self.run_id))
-            if r[1] not in seen and (self.owner is None or self.owns(r[2], r[3], r[4], r[5]))]
+        where = (c.open.is_(True), c.source == self.name, c.first_run < self.run_id)
+        if self.owner is None:
+            keys = seen.unseen(conn.execute(select(c.key).where(*where)).scalars())
+        else:
+            keys = seen.unseen(r[0] for r in conn.execute(select(c.key, rtype, c.account, c.region, c.resource_id)
+                                                          .where(*where)) if self.owns(r[1], r[2], r[3], r[4]))
         rows: list[dict[str, Any]] = []
-        for i in range(0, len(ids), BATCH):
+        for i in range(0, len(keys), BATCH):
             rows.extend(dict(r) for r in conn.execute(
-                select(*cols).where(c.id.in_(ids[i:i + BATCH])).order_by(c.id)).mappings())
+                select(*cols).where(*where, c.key.in_(keys[i:i + BATCH])).order_by(c.id)).mappings())
         return rows
 
     def _carry(self, rows: list[dict[str, Any]]) -> list[Finding]:

@@ -6,6 +6,8 @@ import json
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
+
 from agent.model import canonical_json, content_hash
 
 
@@ -54,8 +56,6 @@ def test_a_failed_encoding_leaves_no_trace_in_the_next() -> None:
     loop: list[object] = []
     loop.append(loop)
     for _ in range(2):
-        try:
+        with pytest.raises(ValueError, match="Circular"):
             canonical_json({"a": [1, {"b": loop}]})
-        except ValueError:
-            pass
         assert canonical_json({"a": [1, {"b": []}]}) == b'{"a":[1,{"b":[]}]}'
