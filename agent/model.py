@@ -49,10 +49,19 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+# What json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+# builds on every call; it holds no state between calls (each encode has its own cycle markers).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def canonical_json_text(value: Any) -> str:
+    """The canonical JSON of `value` as text (`canonical_json` is its UTF-8 encoding)."""
+    return _CANONICAL.encode(value)
+
+
 def canonical_json(value: Any) -> bytes:
     """Canonical JSON bytes: sorted keys, no whitespace, UTF-8. Hashes are taken over these."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_json_default).encode()
+    return _CANONICAL.encode(value).encode()
 
 
 def json_data(value: Any) -> Any:

@@ -81,9 +81,12 @@ class _Keeper:
         self.blobs = blobs
         self.base = base
         self.files: dict[str, InputFile] = {}
+        self._shown: dict[Path, str] = {}  # many rules share a pack file: resolve its name once
 
     def keep(self, kind: str, path: Path) -> InputFile:
-        shown = display_path(path, self.base)
+        shown = self._shown.get(path)
+        if shown is None:
+            shown = self._shown[path] = display_path(path, self.base)
         if shown not in self.files:
             raw = Path(path).read_bytes()
             digest = self.blobs.put_bytes(raw) if self.blobs is not None else digest_of(raw)

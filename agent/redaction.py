@@ -111,7 +111,7 @@ class Redactor:
         if isinstance(node, dict):
             if in_container:
                 for key, value in node.items():
-                    if isinstance(key, str) and self._secret_value(value) and self.is_secret_key(key):
+                    if isinstance(key, str) and self.is_secret_key(key) and self._secret_value(value):
                         node[key] = MARKER
                         count += 1
             for vf in VALUE_FIELDS:

@@ -22,10 +22,10 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jmespath
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Text, bindparam, cast, select
 
 from agent import __version__
 from agent.model import Finding, Resource, Status, canonical_json
@@ -36,7 +36,8 @@ from agent.store.schema import findings, resource_states, run_sources, runs
 
 BATCH = 500  # resources per prior-verdict lookup: memory stays flat however large the source
 CLOCK_FUNCTIONS = frozenset({"now", "days_since", "days_until"})
-_CHUNK = 500  # keys per IN (...) query
+_STATUS = {s.value: s for s in Status}
+_CHUNK = 500  # keys per IN (...) query (well under the oldest SQLite limit of 999 variables)
 
 
 def reads_clock(compiled: CompiledRule) -> bool:
@@ -96,10 +97,11 @@ def previous_run(conn: Any, source: str, run_id: int) -> tuple[int, dict[str, An
     return int(row[0]), row[4] or {}
 
 
-@dataclass(frozen=True, slots=True)
-class PriorFinding:
-    """The shown columns of an open finding interval (all its row hash covers besides its key)."""
+class PriorFinding(NamedTuple):
+    """The shown columns of an open finding interval (all its row hash covers besides its key), and
+    its key. A tuple: a batch builds thousands of them straight from the query's rows."""
 
+    key: str  # the interval's key (what the lookup found it by; not compared)
     status: str
     message: str
     evidence: str | None
@@ -119,15 +121,41 @@ class PriorFinding:
                 self.resource_name, self.account, self.region, self.severity, self.title, self.controls) == (
             f.status.value, f.message, f.evidence, f.exception, res.get("type") or "",
             res.get("name") or f.resource_id, res.get("account"), res.get("region"), f.severity, f.title,
-            json.dumps(list(f.controls)))
+            controls_text(f.controls))
+
+
+@functools.lru_cache(maxsize=1024)
+def _controls_text(controls: tuple[str, ...]) -> str:
+    return json.dumps(list(controls))
+
+
+def controls_text(controls: Any) -> str:
+    """`json.dumps(list(controls))`, remembered per tuple of controls (a rule's are the same every time)."""
+    if type(controls) is tuple:
+        return _controls_text(controls)
+    return json.dumps(list(controls))
 
 
 @dataclass
 class Prior:
     """What the previous run recorded for one batch: unchanged resources and their open findings."""
 
-    unchanged: set[tuple[str, str]]  # (type, id) of resources whose evidence, name and location are the same
+    # (type, id) of resources whose evidence, name and location are the same -> their interval key
+    unchanged: dict[tuple[str, str], str]
     findings: dict[tuple[str, str], PriorFinding]  # (rule id, resource id) -> its open interval
+
+
+_KEYS = bindparam("keys", expanding=True)
+_BEFORE = bindparam("before")
+_RS = resource_states.c
+_FC = findings.c
+# Built once: SQLAlchemy then reuses the compiled form, and the keys are bound as one expanding list.
+_OPEN_RESOURCES = select(_RS.key, _RS.evidence, _RS.name, _RS.account, _RS.region).where(
+    _RS.open.is_(True), _RS.first_run < _BEFORE, _RS.key.in_(_KEYS))
+_OPEN_FINDINGS = select(
+    _FC.key, _FC.status, _FC.message, _FC.evidence, _FC.exception, _FC.resource_type, _FC.resource_name,
+    _FC.account, _FC.region, _FC.severity, _FC.title, cast(_FC.controls, Text)).where(
+    _FC.open.is_(True), _FC.first_run < _BEFORE, _FC.key.in_(_KEYS))
 
 
 def prior_verdicts(conn: Any, source: str, before_run: int, batch: list[tuple[Resource, str]],
@@ -138,28 +166,23 @@ def prior_verdicts(conn: Any, source: str, before_run: int, batch: list[tuple[Re
     previous run count (they were seen by it: a complete run closes what it does not see).
     """
     wanted = {key_of(source, r.type, r.id): (r, digest) for r, digest in batch}
-    unchanged: set[tuple[str, str]] = set()
+    unchanged: dict[tuple[str, str], str] = {}
     by_key: dict[str, tuple[str, str]] = {}
-    rs = resource_states.c
     keys = list(wanted)
     for i in range(0, len(keys), _CHUNK):
         for key, evidence, name, account, region in conn.execute(
-                select(rs.key, rs.evidence, rs.name, rs.account, rs.region).where(
-                rs.open.is_(True), rs.first_run < before_run, rs.key.in_(keys[i:i + _CHUNK]))).all():
+                _OPEN_RESOURCES, {"before": before_run, "keys": keys[i:i + _CHUNK]}).all():
             resource, digest = wanted[key]
             if (evidence, name, account, region) == (digest, resource.name, resource.account, resource.region):
-                unchanged.add((resource.type, resource.id))
+                unchanged[(resource.type, resource.id)] = key
                 for rule_id in rule_ids.get(resource.type, ()):
                     by_key[key_of(source, rule_id, resource.id)] = (rule_id, resource.id)
     finding_keys = list(by_key)
     found: dict[tuple[str, str], PriorFinding] = {}
-    fc = findings.c
     for i in range(0, len(finding_keys), _CHUNK):
-        for row in conn.execute(select(
-                fc.key, fc.status, fc.message, fc.evidence, fc.exception, fc.resource_type, fc.resource_name,
-                fc.account, fc.region, fc.severity, fc.title, cast(fc.controls, Text)).where(
-                fc.open.is_(True), fc.first_run < before_run, fc.key.in_(finding_keys[i:i + _CHUNK]))).all():
-            found[by_key[row[0]]] = PriorFinding(*row[1:])
+        for row in conn.execute(_OPEN_FINDINGS, {"before": before_run,
+                                                 "keys": finding_keys[i:i + _CHUNK]}).all():
+            found[by_key[row[0]]] = PriorFinding._make(row)
     return Prior(unchanged, found)
 
 
@@ -210,27 +233,29 @@ class SourceReuse:
             return prior_verdicts(conn, self.source, self.run_id, batch, self.reusable)
 
     def take(self, compiled: CompiledRule, resource: Resource, digest: str, prior: Prior,
-             hook: Any) -> tuple[bool, Finding | None, bool]:
-        """(reused, finding, same).
+             hook: Any) -> tuple[bool, Finding | None, str | None]:
+        """(reused, finding, seen key).
 
-        reused: the previous verdict stands (finding None: the rule did not apply); same: the finding
-        equals its open interval column for column, so recording it only notes that it was seen.
+        reused: the previous verdict stands (finding None: the rule did not apply); seen key: the key of
+        the open interval when the finding equals it column for column, so recording it only notes that
+        it was seen (None: record it as usual).
         """
         if compiled.id not in self.reusable.get(resource.type, ()):
-            return False, None, False
+            return False, None, None
         if (resource.type, resource.id) not in prior.unchanged:
-            return False, None, False
+            return False, None, None
         old = prior.findings.get((compiled.id, resource.id))
         if old is None:  # a complete previous run recorded nothing: the rule did not apply
             self.count += 1
-            return True, None, False
+            return True, None, None
         if old.exception is not None or old.evidence != digest:
-            return False, None, False
+            return False, None, None
         rule = compiled.rule
-        finding = hook(Finding(rule=rule.id, status=Status(old.status), source=resource.source,
+        status = _STATUS.get(old.status) or Status(old.status)
+        finding = hook(Finding(rule=rule.id, status=status, source=resource.source,
                                resource=resource.envelope(), message=old.message, severity=rule.severity.value,
                                controls=rule.controls, title=rule.title, evidence=digest))
         if finding.exception is not None:  # a risk exception applies now: judge afresh
-            return False, None, False
+            return False, None, None
         self.count += 1
-        return True, finding, old.same_as(finding)
+        return True, finding, old.key if old.same_as(finding) else None

@@ -21,11 +21,12 @@ from typing import Any
 
 from agent.config import Config, SourceConfig
 from agent.errors import AnnexaError
+from agent.gcfreeze import existing_objects_frozen
 from agent.health import gap_note, log_summary, real_errors
 from agent.locks import RunLiveness
 from agent.metrics.remediation_summary import record_remediation
 from agent.metrics.snapshot import record_summaries
-from agent.model import CollectionError, Finding, Resource, Status, canonical_json
+from agent.model import CollectionError, Finding, Resource, Status, canonical_json_text
 from agent.policy_inputs import capture_for_run
 from agent.redaction import Redactor
 from agent.reuse import SourceReuse
@@ -161,7 +162,8 @@ class Runner:
                         extra={"run_id": orphan})
         run_id = self.store.begin_run([s.name for s in sources], shard, liveness=liveness.hold)
         try:
-            return self._run(run_id, sources, shard)
+            with existing_objects_frozen():  # no full garbage collections over the process's long-lived objects
+                return self._run(run_id, sources, shard)
         finally:
             liveness.release(run_id)  # only once the run is sealed (or left for the next run to seal)
 
@@ -329,8 +331,9 @@ class Runner:
             pass
 
     def _record(self, recorder: SourceRecorder, summary: SourceSummary, finding: Finding,
-                same: bool = False) -> None:
-        recorded = recorder.record_seen_finding(finding) if same else recorder.record_finding(finding)
+                seen_key: str | None = None) -> None:
+        """`seen_key`: the key of the open interval the finding equals column for column (agent.reuse)."""
+        recorded = recorder.record_seen_finding(finding, seen_key) if seen_key else recorder.record_finding(finding)
         if not recorded:
             return  # another shard's part of the source
         summary.findings[finding.status.value] = summary.findings.get(finding.status.value, 0) + 1
@@ -344,29 +347,32 @@ class Runner:
             if not owned and resource.type not in kept:
                 continue  # another shard's part (e.g. the account inventory every shard lists)
             self._redact(resource)  # before anything is hashed, stored or evaluated
-            raw = canonical_json(resource.evidence_document())
+            text = canonical_json_text(resource.evidence_document())
+            raw = text.encode()
             # Rules judge exactly what is stored: the JSON form (times as ISO strings, no Python objects).
-            resource.data = json.loads(raw)["data"]
+            resource.data = json.loads(text)["data"]
             if not owned:  # unrecorded context for Python rules that join across units (e.g. sinks -> buckets)
                 kept[resource.type].append(resource)
                 continue
             prepared.append((resource, raw, digest_of(raw)))
         prior = reuse.lookup([(r, d) for r, _, d in prepared])
+        unchanged = {} if prior is None else prior.unchanged
         for resource, raw, digest in prepared:
-            if prior is not None and (resource.type, resource.id) in prior.unchanged:
-                recorder.record_seen_resource(resource)  # same evidence, name and location as its open interval
+            resource_key = unchanged.get((resource.type, resource.id))
+            if resource_key is not None:  # same evidence, name and location as its open interval
+                recorder.record_seen_resource(resource, resource_key)
             else:
                 recorder.record_resource(resource, raw)
             summary.resources += 1
             self.observer.resource(summary.name, summary.resources)
             for compiled in self.rules.for_type(resource.type):
-                reused, finding, same = (False, None, False) if prior is None else \
+                reused, finding, seen_key = (False, None, None) if prior is None else \
                     reuse.take(compiled, resource, digest, prior, self.finding_hook)
                 if not reused:
                     ev = compiled.evaluate(resource, self.rules.params.for_rule(compiled.rule, resource.source))
                     finding = None if ev is None else self._finding(compiled, ev, digest)
                 if finding is not None:
-                    self._record(recorder, summary, finding, same)
+                    self._record(recorder, summary, finding, seen_key)
             if resource.type in kept:
                 kept[resource.type].append(resource)
 

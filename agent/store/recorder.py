@@ -131,17 +131,22 @@ class SourceRecorder:
     def key(self, resource: Resource) -> str:
         return key_of(self.name, resource.type, resource.id)
 
-    def record_seen_resource(self, resource: Resource) -> None:
-        """A resource known to equal its open interval (agent.reuse checked it): only note it was seen."""
-        self._seen_resources.add(self.key(resource))
+    def record_seen_resource(self, resource: Resource, key: str | None = None) -> None:
+        """A resource known to equal its open interval (agent.reuse checked it): only note it was seen.
+
+        `key` is its interval key when the caller has it already (`self.key(resource)`)."""
+        self._seen_resources.add(key or self.key(resource))
         self.stats.resources += 1
 
-    def record_seen_finding(self, finding: Finding) -> bool:
-        """A finding known to equal its open interval column for column: only note it was seen."""
-        res = finding.resource
-        if not self.owns(res.get("type") or "", res.get("account"), res.get("region"), finding.resource_id):
-            return False
-        self._seen_findings.add(key_of(self.name, finding.rule, finding.resource_id))
+    def record_seen_finding(self, finding: Finding, key: str | None = None) -> bool:
+        """A finding known to equal its open interval column for column: only note it was seen.
+
+        `key` is the interval's key when the caller has it already (source, rule, resource id)."""
+        if self.owner is not None:
+            res = finding.resource
+            if not self.owns(res.get("type") or "", res.get("account"), res.get("region"), finding.resource_id):
+                return False
+        self._seen_findings.add(key or key_of(self.name, finding.rule, finding.resource_id))
         self.stats.findings += 1
         return True
 
@@ -290,12 +295,7 @@ class SourceRecorder:
             if table is findings and (self.stats.errors or self._foreign):
                 cols = [findings]  # type: ignore[list-item]
             rtype = c.type if table is resource_states else c.resource_type
-            if self.owner is not None and len(cols) > 1:
-                cols += [rtype, c.account, c.region, c.resource_id]
-            unseen = [dict(r) for r in conn.execute(select(*cols).where(
-                c.open.is_(True), c.source == self.name, c.first_run < self.run_id)).mappings()
-                if r["key"] not in seen
-                and (self.owner is None or self.owns(r[rtype.name], r["account"], r["region"], r["resource_id"]))]
+            unseen = self._unseen(conn, table, cols, rtype, seen)
             for i in range(0, len(unseen), BATCH):
                 chunk = unseen[i:i + BATCH]
                 conn.execute(update(table).where(c.id == bindparam("_id")).values(
@@ -305,6 +305,24 @@ class SourceRecorder:
             if table is findings and (self.stats.errors or self._foreign):
                 carried = self._carry(unseen)
         return carried
+
+    def _unseen(self, conn: Any, table: Any, cols: list[Any], rtype: Any, seen: SeenIds) -> list[dict[str, Any]]:
+        """The open intervals of this source, opened before this run, that it did not see (`cols` of each).
+
+        Every open interval is looked at, but by its key alone (an unchanged run sees them all); the
+        columns that closing needs are read for the unseen ones only."""
+        c = table.c
+        where = (c.open.is_(True), c.source == self.name, c.first_run < self.run_id)
+        if self.owner is None:
+            keys = seen.unseen(conn.execute(select(c.key).where(*where)).scalars())
+        else:
+            keys = seen.unseen(r[0] for r in conn.execute(select(c.key, rtype, c.account, c.region, c.resource_id)
+                                                          .where(*where)) if self.owns(r[1], r[2], r[3], r[4]))
+        rows: list[dict[str, Any]] = []
+        for i in range(0, len(keys), BATCH):
+            rows.extend(dict(r) for r in conn.execute(
+                select(*cols).where(*where, c.key.in_(keys[i:i + BATCH])).order_by(c.id)).mappings())
+        return rows
 
     def _carry(self, rows: list[dict[str, Any]]) -> list[Finding]:
         carried: list[Finding] = []

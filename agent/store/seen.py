@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections.abc import Iterable
 
 RUN = 1 << 16  # ids collected before they are sorted into a run
 
@@ -43,6 +44,21 @@ class SeenIds:
             if i < len(run) and run[i] == value:
                 return True
         return False
+
+    def unseen(self, keys: Iterable[str]) -> list[str]:
+        """The keys of `keys` not in the set, in their order (`key not in self` for each, in one pass)."""
+        self._seal()
+        runs = self._runs
+        out: list[str] = []
+        for key in keys:
+            value = int(key[:16], 16)
+            for run in runs:
+                i = bisect_left(run, value)
+                if i < len(run) and run[i] == value:
+                    break
+            else:
+                out.append(key)
+        return out
 
     def __len__(self) -> int:
         return sum(len(r) for r in self._runs) + len(self._pending)
