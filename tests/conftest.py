@@ -51,7 +51,11 @@ def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL server: $ANNEXA_TEST_PG_URL, or a throwaway cluster started on loopback."""
     url = os.environ.get("ANNEXA_TEST_PG_URL")
     if url:
-        yield PostgresServer(url=url)
+        external = PostgresServer(url=url)
+        try:
+            yield external
+        finally:
+            external.stop()  # drops the databases the tests created there
         return
     reason = postgres_available()
     if reason:
@@ -66,12 +70,15 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The same test against SQLite and against a fresh database on the real PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'annexa.db'}"
+        yield f"sqlite:///{tmp_path / 'annexa.db'}"
+        return
     server: PostgresServer = request.getfixturevalue("postgres")
-    return server.fresh_database()
+    url = server.fresh_database()
+    yield url
+    server.drop_database(url)  # one test's database at a time, not hundreds held to the end
 
 
 class World:

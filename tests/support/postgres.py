@@ -82,3 +82,27 @@ class PostgresServer:
         if self.data_dir and self.bin_dir:
             _as_postgres(f"{self.bin_dir}/pg_ctl -D {self.data_dir} -m immediate -w stop")
             shutil.rmtree(os.path.dirname(self.data_dir), ignore_errors=True)
+            return
+        self._drop_created()  # a server we did not start (ANNEXA_TEST_PG_URL): leave it as we found it
+
+    def drop_database(self, url: str) -> None:
+        """Drop a database `fresh_database` made (connections still open to it are ended)."""
+        name = url.rsplit("/", 1)[1]
+        if name in self.created:
+            self._drop([name])
+            self.created.remove(name)
+
+    def _drop_created(self) -> None:
+        self._drop(self.created)
+        self.created.clear()
+
+    def _drop(self, names: list[str]) -> None:
+        import psycopg
+
+        plain = self.url.replace("postgresql+psycopg://", "postgresql://")
+        try:
+            with psycopg.connect(plain, autocommit=True) as conn:
+                for name in names:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.Error:
+            pass  # the server went away first: nothing left to tidy
