@@ -39,9 +39,22 @@ SPACING = timedelta(hours=6)
 SOURCE = "kit"
 
 
+URL_FILE = "store-url.txt"  # a PostgreSQL store's database URL, beside its evidence folder
+
+
+def store_url(folder: Path) -> str:
+    """The store database of `folder`: the URL saved by `--pg-url`, else its SQLite file."""
+    saved = folder / URL_FILE
+    return saved.read_text().strip() if saved.exists() else f"sqlite:///{folder / 'annexa.db'}"
+
+
+def built(folder: Path) -> bool:
+    return (folder / "annexa.db").exists() or (folder / URL_FILE).exists()
+
+
 def config_text(folder: Path) -> str:
     rules = ROOT / "tests" / "support" / "rules"
-    return (f"store:\n  url: sqlite:///{folder / 'annexa.db'}\n  evidence: {folder / 'evidence'}\n"
+    return (f"store:\n  url: {store_url(folder)}\n  evidence: {folder / 'evidence'}\n"
             f"rules:\n  paths: [{rules}]\nsources:\n  - name: {SOURCE}\n    type: testkit\n"
             f"    world: {folder / 'world.json'}\n")
 
@@ -122,18 +135,35 @@ def sealed_runs(store: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(runs).where(runs.c.seq.is_not(None))).scalar_one())
 
 
-def snapshot(folder: Path, size: int) -> Path:
+def snapshot(folder: Path, size: int, store: Any) -> Path:
     """Copy the store as it is now to DIR/size-N (a consistent copy: the builder is between runs)."""
     target = folder / f"size-{size}"
     if target.exists():
         shutil.rmtree(target)
     target.mkdir()
+    url = store_url(folder)
+    if url.startswith("postgresql"):
+        store.engine.dispose()  # a template database must have no connections
+        copy = f"{url}_size{size}"
+        _pg_admin(url, f'DROP DATABASE IF EXISTS "{copy.rsplit("/", 1)[1]}"',
+                  f'CREATE DATABASE "{copy.rsplit("/", 1)[1]}" TEMPLATE "{url.rsplit("/", 1)[1]}"')
+        (target / URL_FILE).write_text(copy + "\n")
     for name in ("annexa.db", "annexa.db-wal", "annexa.db-shm"):
         if (folder / name).exists():
             shutil.copy2(folder / name, target / name)
     shutil.copytree(folder / "evidence", target / "evidence")
     (target / "annexa.yaml").write_text(config_text(target))
     return target
+
+
+def _pg_admin(url: str, *statements: str) -> None:
+    """Run statements on the server of `url`, connected to its `postgres` database."""
+    import psycopg
+
+    server = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(server, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
 
 
 def build(folder: Path, widgets: int, runs: int, sizes: list[int], change: float) -> dict[str, Any]:
@@ -147,7 +177,7 @@ def build(folder: Path, widgets: int, runs: int, sizes: list[int], change: float
     clock = Clock()
     recorder_mod.utcnow = clock  # type: ignore[assignment]
     store_mod.utcnow = clock  # type: ignore[assignment]
-    store = EvidenceStore.open(f"sqlite:///{folder / 'annexa.db'}", str(folder / "evidence"))
+    store = EvidenceStore.open(store_url(folder), str(folder / "evidence"))
     done = sealed_runs(store)
     world = World(widgets, change)
     for generation in range(1, done + 1):
@@ -167,7 +197,7 @@ def build(folder: Path, widgets: int, runs: int, sizes: list[int], change: float
         rec.complete([])
         store.seal_run(run_id, "complete")
         if number in sizes and number != runs:
-            snapshot(folder, number)
+            snapshot(folder, number, store)
         if number % 10 == 0:
             print(f"run {number}/{runs}: {time.monotonic() - began:.0f} s wall, "
                   f"{time.process_time() - cpu0:.0f} s CPU", file=sys.stderr, flush=True)
@@ -177,21 +207,44 @@ def build(folder: Path, widgets: int, runs: int, sizes: list[int], change: float
 
 
 # -- measurements (each in its own process) ------------------------------------------------------------
-def child_figures() -> dict[str, Any]:
+def child_figures(store: Any = None) -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    out = {"cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    if store is not None and store.engine.dialect.name == "postgresql":
+        out["server_cpu_s"] = server_cpu(store)
+    return out
+
+
+def server_cpu(store: Any) -> float:
+    """CPU seconds of the PostgreSQL backends now connected to the store's database (server on this
+    machine, /proc). A measuring child is the only client and keeps its pooled connections open, so
+    this is the server's share of the measurement."""
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        pids = [r[0] for r in conn.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))]
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return round(total, 2)
 
 
 def measure_verify_store(folder: Path) -> dict[str, Any]:
     from agent.store.store import EvidenceStore
     from agent.store.verify import verify_store
 
-    store = EvidenceStore.open(f"sqlite:///{folder / 'annexa.db'}", str(folder / "evidence"))
+    store = EvidenceStore.open(store_url(folder), str(folder / "evidence"))
     began = time.monotonic()
     report = verify_store(store)
     wall = time.monotonic() - began
     return {"ok": report.ok, "runs": report.runs, "finding_intervals": report.findings, "blobs": report.blobs,
-            "wall_s": round(wall, 2), **child_figures()}
+            "wall_s": round(wall, 2), **child_figures(store)}
 
 
 def measure_export(folder: Path) -> dict[str, Any]:
@@ -216,7 +269,7 @@ def measure_export(folder: Path) -> dict[str, Any]:
     wall = time.monotonic() - began
     return {"wall_s": round(wall, 2), "files": result.files, "bundle_mb": round(result.size / 1048576, 1),
             "finding_intervals": result.findings, "evidence_files": result.evidence_files, "runs": result.runs,
-            **child_figures()}
+            **child_figures(store)}
 
 
 def measure_bundle(folder: Path) -> dict[str, Any]:
@@ -260,6 +313,8 @@ def main() -> int:
     parser.add_argument("--build-only", action="store_true", help="build (or extend) the store, measure nothing")
     parser.add_argument("--only", default="verify-store,export,verify-bundle", help="which measurements")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--pg-url", help="build on PostgreSQL: a new database named after DIR on this server "
+                        "(postgresql+psycopg://user@host:port/any); kept, with one copy per size")
     parser.add_argument("--child", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -269,6 +324,13 @@ def main() -> int:
     figures: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "widgets": args.widgets,
                                "change_per_run": args.change, "run_spacing_hours": SPACING.total_seconds() / 3600,
                                "machine": f"{os.cpu_count()} cores", "sizes": {}}
+    if args.pg_url and not (args.dir / URL_FILE).exists():
+        name = "annexa_history_" + "".join(c if c.isalnum() else "_" for c in args.dir.name)
+        url = args.pg_url.rsplit("/", 1)[0] + "/" + name
+        _pg_admin(url, f'CREATE DATABASE "{name}"')
+        args.dir.mkdir(parents=True, exist_ok=True)
+        (args.dir / URL_FILE).write_text(url + "\n")
+    figures["store"] = "postgresql" if store_url(args.dir).startswith("postgresql") else "sqlite"
     if not args.measure_only:
         figures["build"] = build(args.dir, args.widgets, args.runs, sizes, args.change)
         if args.build_only:
@@ -276,7 +338,7 @@ def main() -> int:
             return 0
     for size in sizes:
         folder = args.dir if size == args.runs else args.dir / f"size-{size}"
-        if not (folder / "annexa.db").exists():
+        if not built(folder):
             continue
         row: dict[str, Any] = {}
         for what in args.only.split(","):
