@@ -77,7 +77,7 @@ def findings_at(store: Any, at: datetime, *, rules: Iterable[str] | None = None,
         query = query.where(c.status == status)
     query = query.order_by(c.rule_id, c.resource_id, c.source)
     with store.engine.connect() as conn:
-        for row in conn.execute(query).mappings().yield_per(1000):
+        for row in conn.execute(query, execution_options={"yield_per": 1000}).mappings():
             yield dict(row)
 
 

@@ -77,7 +77,7 @@ def failure_intervals(store: Any, rules: Iterable[str] | None = None) -> Iterato
              .where(c.key.in_(failed.distinct().scalar_subquery()))
              .order_by(c.key, c.first_run, c.first_seen, c.id))
     with store.engine.connect() as conn:
-        for row in conn.execute(query).mappings().yield_per(2000):
+        for row in conn.execute(query, execution_options={"yield_per": 2000}).mappings():
             yield dict(row)
 
 

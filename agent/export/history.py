@@ -226,7 +226,8 @@ def global_history(store: Any, index: RunIndex, rule_ids: set[str], timeline_rul
     cols = (findings.c.source, findings.c.rule_id, findings.c.status, findings.c.first_run,
             findings.c.last_run, findings.c.open)
     with store.engine.connect() as conn:
-        for row in conn.execute(select(*cols).where(index.interval_filter(findings))).mappings().yield_per(5000):
+        query = select(*cols).where(index.interval_filter(findings))
+        for row in conn.execute(query, execution_options={"yield_per": 5000}).mappings():
             if row["rule_id"] not in rule_ids or row["status"] not in diff:
                 continue
             lo, hi = index.covered_points(row)
@@ -265,7 +266,7 @@ def control_findings(store: Any, index: RunIndex, rule_ids: list[str],
 
     with store.engine.connect() as conn:
         cover = store.coverage(conn)  # open intervals: last_seen/last_run derived from run coverage
-        for row in conn.execute(query).mappings().yield_per(2000):
+        for row in conn.execute(query, execution_options={"yield_per": 2000}).mappings():
             yield with_coverage(dict(row), cover)
 
 

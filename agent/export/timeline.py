@@ -36,7 +36,7 @@ def _changes(store: Any, index: RunIndex, rule_ids: Sequence[str]) -> Iterator[d
                     c.first_seen >= index.period.start)
              .order_by(c.first_seen.desc(), c.id.desc()))
     with store.engine.connect() as conn:
-        for row in conn.execute(query).mappings().yield_per(2000):
+        for row in conn.execute(query, execution_options={"yield_per": 2000}).mappings():
             yield dict(row)
 
 

@@ -142,7 +142,7 @@ def source_rows(conn: Connection, source: str) -> Iterator[dict[str, Any]]:
     c = findings.c
     failed = select(c.key).where(c.source == source, c.status == "fail").distinct().scalar_subquery()
     query = select(*_columns()).where(c.source == source, c.key.in_(failed)).order_by(*_order())
-    for row in conn.execute(query).mappings().yield_per(2000):
+    for row in conn.execute(query, execution_options={"yield_per": 2000}).mappings():
         yield dict(row)
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 BATCH = 500
 COVERING = ("complete", "partial")
+STREAM = {"yield_per": 2000}  # fetched in batches: a server-side cursor on PostgreSQL, not the whole result in memory
 
 
 @dataclass
@@ -367,10 +368,12 @@ def _root(conn: Any, table: Any, kind: str, run_id: int, source: str) -> str:
     c = table.c
     tree = MerkleBuilder()
     for r in conn.execute(select(c.key, c.first_run, c.first_seen, c.row_hash)
-                          .where(c.source == source, c.first_run == run_id).order_by(c.key, c.id)).yield_per(2000):
+                          .where(c.source == source, c.first_run == run_id).order_by(c.key, c.id),
+                          execution_options=STREAM):
         tree.add(open_leaf(kind, r._mapping))
     for r in conn.execute(select(c.key, c.first_run, c.close_hash)
-                          .where(c.source == source, c.closed_run == run_id).order_by(c.key, c.id)).yield_per(2000):
+                          .where(c.source == source, c.closed_run == run_id).order_by(c.key, c.id),
+                          execution_options=STREAM):
         tree.add(close_leaf(kind, r._mapping))
     return tree.root()
 
@@ -389,10 +392,12 @@ def migration_roots(conn: Any, boundary: int, manual_max_id: int, cutoff: str) -
         c = table.c
         tree = MerkleBuilder()
         for r in conn.execute(select(c.key, c.first_run, c.first_seen, c.row_hash).where(c.first_run <= boundary)
-                              .order_by(c.source, c.key, c.id)).yield_per(2000):
+                              .order_by(c.source, c.key, c.id),
+                              execution_options=STREAM):
             tree.add(open_leaf(kind, r._mapping))
         for r in conn.execute(select(c.key, c.first_run, c.close_hash).where(c.closed_run <= boundary)
-                              .order_by(c.source, c.key, c.id)).yield_per(2000):
+                              .order_by(c.source, c.key, c.id),
+                              execution_options=STREAM):
             tree.add(close_leaf(kind, r._mapping))
         out[name] = tree.root()
     m = manual_evidence.c

@@ -217,7 +217,7 @@ def _check_rows(store: EvidenceStore, report: VerifyReport, only_runs: set[int] 
 
 def _rows(conn: Any, table: Any, only_runs: set[int] | None) -> Iterable[Any]:
     if only_runs is None:
-        yield from conn.execute(select(table).order_by(table.c.id)).mappings().yield_per(2000)
+        yield from conn.execute(select(table).order_by(table.c.id), execution_options={"yield_per": 2000}).mappings()
         return
     if not only_runs:
         return
@@ -226,10 +226,10 @@ def _rows(conn: Any, table: Any, only_runs: set[int] | None) -> Iterable[Any]:
                            .distinct()).scalars().all()
     for source in sorted(sources):  # (source, first_run) and (source, closed_run) are indexed
         yield from conn.execute(select(table).where(table.c.source == source, table.c.first_run.in_(wanted))
-                                .order_by(table.c.id)).mappings().yield_per(2000)
+                                .order_by(table.c.id), execution_options={"yield_per": 2000}).mappings()
         yield from conn.execute(select(table).where(table.c.source == source, table.c.closed_run.in_(wanted),
                                                     table.c.first_run.not_in(wanted))
-                                .order_by(table.c.id)).mappings().yield_per(2000)
+                                .order_by(table.c.id), execution_options={"yield_per": 2000}).mappings()
 
 
 def _check_manual(store: EvidenceStore, entries: list[ChainEntry], report: VerifyReport) -> set[str]:
