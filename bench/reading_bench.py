@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/annexa-reading"))
     args = parser.parse_args()
     figures: dict[str, object] = {"dir": str(args.dir)}
-    if not (args.dir / "annexa.db").exists():
+    if not ((args.dir / "annexa.db").exists() or (args.dir / "annexa.yaml").exists()):  # a store (any URL) there
         figures["widgets"] = args.widgets
         figures.update(build(args.dir, args.widgets, args.runs))
     whole(args.dir, "--version")  # fills the byte-code cache
