@@ -44,7 +44,12 @@ EXIT_OK, EXIT_MISMATCH, EXIT_UNUSABLE = 0, 1, 2
 CHUNK = 1 << 16
 MiB = 1 << 20
 MAX_MEMBER_BYTES = 32 << 30  # a data file (streamed, never held whole)
-MAX_INTEGRITY_BYTES = {mf.MANIFEST: 128 * MiB, mf.SUMS: 128 * MiB, mf.SIGNATURE: 64 * 1024}  # held in memory
+MAX_INTEGRITY_BYTES = {mf.MANIFEST: 128 * MiB, mf.SUMS: 128 * MiB, mf.SIGNATURE: 64 * 1024}  # for any bundle
+# manifest.json and SHA256SUMS list every entry (about 210 and 160 bytes each in a real bundle), so a
+# bundle with more entries may have larger ones: their cap grows by this much per entry the zip's
+# directory really holds (a year of 10,000 resources: 261,099 entries, a 54 MB manifest).
+INTEGRITY_BYTES_PER_ENTRY = 512
+MIN_DIRECTORY_RECORD = 46  # bytes of a central directory record with an empty name
 MAX_RATIO = 200  # uncompressed/compressed; DEFLATE tops out near 1032:1, real bundle files stay far below
 RATIO_FLOOR = 16 * MiB  # the ratio limit applies to entries declaring more than this
 MAX_TOTAL_BYTES = 1 << 40
@@ -127,12 +132,25 @@ def entry_problem(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def refuse_bombs(path: Path, infos: Iterable[zipfile.ZipInfo]) -> None:
+def integrity_caps(zs: ZipScan) -> dict[str, int]:
+    """The caps on the integrity files of this zip: a fixed base, plus an allowance per entry.
+
+    The entry count is the smaller of the one the end record declares and the number of records the
+    declared directory size can hold, so a forged count cannot raise the caps.
+    """
+    entries = min(zs.count, zs.cd_size // MIN_DIRECTORY_RECORD)
+    allowance = INTEGRITY_BYTES_PER_ENTRY * entries
+    return {name: cap + (allowance if name in (mf.MANIFEST, mf.SUMS) else 0)
+            for name, cap in MAX_INTEGRITY_BYTES.items()}
+
+
+def refuse_bombs(path: Path, infos: Iterable[zipfile.ZipInfo], caps: dict[str, int] | None = None) -> None:
     """Raise BundleRefused when an entry (or the whole zip) declares more than any bundle can hold."""
+    caps = caps or MAX_INTEGRITY_BYTES
     total = 0
     for info in infos:
         size, packed = info.file_size, info.compress_size
-        cap = MAX_INTEGRITY_BYTES.get(info.filename, MAX_MEMBER_BYTES)
+        cap = caps.get(info.filename, MAX_MEMBER_BYTES)
         if size > cap:
             raise BundleRefused(f"{path}: {info.filename} declares {_mib(size)} uncompressed, over the "
                                 f"{_mib(cap)} limit for it; refusing to read a likely zip bomb")
@@ -157,7 +175,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
             info = next((i for i in zs.infos() if i.filename == mf.MANIFEST), None)
             if info is None:
                 raise KeyError(mf.MANIFEST)
-            refuse_bombs(Path(path), [info])
+            refuse_bombs(Path(path), [info], integrity_caps(zs))
             with zs.open(info) as fh:  # reads stop at the declared size, which refuse_bombs capped
                 doc = read_manifest_stream(fh, lambda _file: None)
     except KeyError:
@@ -269,7 +287,7 @@ class _Checker:
     def read_all(self, zs: ZipScan) -> None:
         """Hash every plain-file entry (integrity files spilled or kept); flag every other entry."""
         try:
-            refuse_bombs(self.path, zs.infos())
+            refuse_bombs(self.path, zs.infos(), integrity_caps(zs))
         except (zipfile.BadZipFile, NotImplementedError, UnicodeDecodeError) as exc:
             raise BundleUnreadable(f"{self.path}: not a zip file ({exc})") from None
         for pos, info in enumerate(zs.infos()):

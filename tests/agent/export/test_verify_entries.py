@@ -230,3 +230,40 @@ def test_unsigned_bundles_still_verify_and_say_what_that_proves(small: Path) -> 
     assert "signature: none (the bundle is not signed): this shows the bundle is internally consistent" in proc.stdout
     doc = json.loads(main("verify", str(small), "--format", "json").stdout)
     assert doc["ok"] is True and doc["signature"] == "absent" and "not who wrote it" in doc["proves"]
+
+
+def test_the_integrity_caps_grow_with_the_entries_the_directory_really_holds(small: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long history's manifest may exceed the fixed base: it is allowed 512 bytes per real entry."""
+    from agent.export.zipscan import ZipScan
+
+    monkeypatch.setitem(verify_mod.MAX_INTEGRITY_BYTES, mf.MANIFEST, 1 << 20)
+    extra = {f"controls/A.5.1/evidence/pad-{i:05d}.json": b"{}" for i in range(4000)}  # +4,000 x 512 B = 2 MB
+    padded = rewrite(small, tmp_path / "many.zip", add=extra,
+                     change={mf.MANIFEST: b"{" + b" " * (2 << 20) + b"}"})
+    with ZipScan(padded) as zs:
+        caps = verify_mod.integrity_caps(zs)
+        assert zs.count >= 4000
+    assert caps[mf.MANIFEST] == (1 << 20) + 512 * zs.count
+    report = check_bundle(padded)  # not refused as a bomb: read, and judged on its content
+    assert not report.ok
+    # The same manifest in a bundle of a few entries is still over its cap.
+    few = rewrite(small, tmp_path / "few.zip", change={mf.MANIFEST: b"{" + b" " * (2 << 20) + b"}"})
+    with pytest.raises(BundleRefused, match=re.escape("over the 1.0 MB limit")):
+        check_bundle(few)
+
+
+def test_a_forged_entry_count_does_not_raise_the_caps(small: Path, tmp_path: Path) -> None:
+    """The end record's count is bounded by the records the declared directory size can hold."""
+    from agent.export.zipscan import ZipScan
+
+    forged = tmp_path / "forged.zip"
+    data = bytearray(small.read_bytes())
+    at = data.rfind(b"PK\x05\x06")
+    data[at + 8:at + 12] = (0xFFFF).to_bytes(2, "little") * 2  # entries on this disk, and in all
+    forged.write_bytes(bytes(data))
+    with ZipScan(forged) as zs:
+        caps = verify_mod.integrity_caps(zs)
+        assert zs.count == 0xFFFF
+        assert caps[mf.MANIFEST] == verify_mod.MAX_INTEGRITY_BYTES[mf.MANIFEST] + 512 * (zs.cd_size // 46)
+        assert zs.cd_size // 46 < 0xFFFF // 10  # the forged count bought next to nothing
