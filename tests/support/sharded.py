@@ -98,3 +98,15 @@ def evidence(cfg: Path) -> Counter[tuple[Any, ...]]:
                 select(rs.c.type, rs.c.resource_id, rs.c.evidence).where(rs.c.open.is_(True))))
     finally:
         store.engine.dispose()
+
+
+def assert_reshard_matches(single: Path, sharded: Path, env: dict[str, str], before: Counter[tuple[Any, ...]],
+                           n: int = 3) -> None:
+    """After the world changed: one more unsharded run and one of `n` shards leave the same findings,
+    which differ from `before`, and the sharded store still verifies."""
+    run_once(single, env)
+    run_shards(sharded, n, env)
+    after = current(single)
+    assert after != before
+    assert current(sharded) == after
+    verify(sharded)

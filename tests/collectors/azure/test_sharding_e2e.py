@@ -17,7 +17,16 @@ from agent.fakeapi.azure import infra as i
 from agent.fakeapi.azure.tenant import AzureTenant
 from agent.fakeapi.errors import arm_error
 from tests.collectors.azure.conftest import TOKEN, source_yaml, started
-from tests.support.sharded import current, evidence, run_once, run_shards, sealed_runs, verify, write_config
+from tests.support.sharded import (
+    assert_reshard_matches,
+    current,
+    evidence,
+    run_once,
+    run_shards,
+    sealed_runs,
+    verify,
+    write_config,
+)
 
 TEAMS = [f"{n:08d}-0000-4000-8000-{n:012d}" for n in range(1, 9)]
 DENIED = TEAMS[3]
@@ -75,11 +84,6 @@ def test_four_concurrent_shards_equal_one_unsharded_run(tmp_path: Path, postgres
                       "storageAccounts/team0data")
         account = i.storage_account(TEAMS[5], "rg-data", "team5extra")
         tenant.put(account, i.blob_service(account["id"]))
-        run_once(single, env)
-        run_shards(sharded, 3, env)
-        after = current(single)
-        assert after != expected
-        assert current(sharded) == after
-        verify(sharded)
+        assert_reshard_matches(single, sharded, env, expected)
     finally:
         fake.stop()

@@ -19,7 +19,16 @@ from agent.sharding import unit_shard
 from collectors.gcp import GcpCollector
 from tests.collectors.gcp.acme import bucket_id, build
 from tests.collectors.gcp.conftest import TOKEN, TOKEN_ENV, new_world
-from tests.support.sharded import current, evidence, run_once, run_shards, sealed_runs, verify, write_config
+from tests.support.sharded import (
+    assert_reshard_matches,
+    current,
+    evidence,
+    run_once,
+    run_shards,
+    sealed_runs,
+    verify,
+    write_config,
+)
 
 TEAMS = [f"team-{i:02d}" for i in range(12)]
 DENIED = "team-04"
@@ -95,12 +104,7 @@ def test_four_concurrent_shards_equal_one_unsharded_run(tmp_path: Path, postgres
         team2 = world.project("team-02")
         team2.buckets.clear()  # type: ignore[union-attr]
         world.add_bucket(world.project("team-09"), "team-09-new", versioning={"enabled": False})  # type: ignore[arg-type]
-        run_once(single, env)
-        run_shards(sharded, 3, env)
-        after = current(single)
-        assert after != expected
-        assert current(sharded) == after
-        verify(sharded)
+        assert_reshard_matches(single, sharded, env, expected)
     finally:
         fake.stop()
 

@@ -18,7 +18,16 @@ from agent.fakeapi.github import GitHubOrg
 from agent.sharding import unit_shard
 from collectors.github import GitHubCollector
 from tests.collectors.github.conftest import TOKEN_ENV, acme, repo_url, served
-from tests.support.sharded import current, evidence, run_once, run_shards, sealed_runs, verify, write_config
+from tests.support.sharded import (
+    assert_reshard_matches,
+    current,
+    evidence,
+    run_once,
+    run_shards,
+    sealed_runs,
+    verify,
+    write_config,
+)
 
 DENIED = "team-017"
 
@@ -70,12 +79,7 @@ def test_four_concurrent_shards_equal_one_unsharded_run(tmp_path: Path, postgres
         del org.repos["team-005"]
         org.repo("team-new", protection=None)
         org.repos["team-010"].collaborators["erin"] = "admin"
-        run_once(single, env)
-        run_shards(sharded, 3, env)
-        after = current(single)
-        assert after != expected
-        assert current(sharded) == after
-        verify(sharded)
+        assert_reshard_matches(single, sharded, env, expected)
 
 
 def test_units_are_repositories_and_the_organisation() -> None:
