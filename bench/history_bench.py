@@ -216,23 +216,11 @@ def child_figures(store: Any = None) -> dict[str, Any]:
 
 
 def server_cpu(store: Any) -> float:
-    """CPU seconds of the PostgreSQL backends now connected to the store's database (server on this
-    machine, /proc). A measuring child is the only client and keeps its pooled connections open, so
-    this is the server's share of the measurement."""
-    from sqlalchemy import text
+    """CPU seconds of the PostgreSQL backends now connected to the store's database. A measuring child
+    is the only client and keeps its pooled connections open, so this is the server's share of it."""
+    from pg_server import backend_cpu
 
-    with store.engine.connect() as conn:
-        pids = [r[0] for r in conn.execute(text(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))]
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return round(total, 2)
+    return round(sum(backend_cpu(store.engine).values()), 2)
 
 
 def measure_verify_store(folder: Path) -> dict[str, Any]:

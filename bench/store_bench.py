@@ -99,25 +99,16 @@ def drop_pg_database(server_url: str, url: str) -> None:
 
 
 class BackendCpu:
-    """CPU seconds the PostgreSQL backends serving one database used (server on this machine, /proc)."""
+    """CPU seconds the PostgreSQL backends serving one database used, summed over every backend seen."""
 
     def __init__(self, engine):  # type: ignore[no-untyped-def]
         self.engine = engine
         self.seen: dict[int, float] = {}
-        self.tick = os.sysconf("SC_CLK_TCK")
 
     def total(self) -> float:
-        from sqlalchemy import text
+        from pg_server import backend_cpu
 
-        with self.engine.connect() as conn:
-            pids = [r[0] for r in conn.execute(text(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))]
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            self.seen[pid] = (int(fields[11]) + int(fields[12])) / self.tick
+        self.seen.update(backend_cpu(self.engine))
         return sum(self.seen.values())
 
 
