@@ -362,7 +362,7 @@ class Runner:
             if resource_key is not None:  # same evidence, name and location as its open interval
                 recorder.record_seen_resource(resource, resource_key)
             else:
-                recorder.record_resource(resource, raw)
+                recorder.record_resource(resource, raw, digest)
             summary.resources += 1
             self.observer.resource(summary.name, summary.resources)
             for compiled in self.rules.for_type(resource.type):

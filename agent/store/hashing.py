@@ -89,9 +89,32 @@ def manual_removal_hash(row: Mapping[str, Any]) -> str:
     return content_hash([row["row_hash"], *[_value(row, c) for c in MANUAL_REMOVAL]])
 
 
+# Columns whose values repeat from row to row (a run's clock, the rule's texts, the place): their
+# hints are kept, bounded; keys, ids, messages and evidence digests are hashed each time.
+_REPEATING = frozenset({"source", "type", "rule_id", "resource_type", "account", "region", "status", "severity",
+                        "controls", "title", "exception", "first_seen", "first_run"})
+_HINTS: dict[str, str] = {}
+_HINTS_MAX = 4096
+
+
+def _hint(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:4]
+
+
+def _repeating_hint(text: str) -> str:
+    hint = _HINTS.get(text)
+    if hint is None:
+        hint = _hint(text)
+        if len(_HINTS) >= _HINTS_MAX:
+            _HINTS.clear()
+        _HINTS[text] = hint
+    return hint
+
+
 def hints(row: Mapping[str, Any], cols: Sequence[str]) -> str:
     """Two bytes of SHA-256 per column, hex: enough to name the changed column, too little to prove."""
-    return "".join([hashlib.sha256(canonical_text(_value(row, c)).encode()).hexdigest()[:4] for c in cols])
+    return "".join([(_repeating_hint if c in _REPEATING else _hint)(canonical_text(_value(row, c)))
+                     for c in cols])
 
 
 def changed_columns(row: Mapping[str, Any], cols: Sequence[str]) -> list[str]:

@@ -112,16 +112,16 @@ class SourceRecorder:
                 resources=0, findings=0, errors=[]))
 
     # -- buffering -------------------------------------------------------------------------
-    def record_resource(self, resource: Resource, raw: bytes | None = None) -> str:
+    def record_resource(self, resource: Resource, raw: bytes | None = None, digest: str | None = None) -> str:
         """Buffer the resource's interval; returns its evidence digest.
 
-        `raw` is the canonical JSON of `resource.evidence_document()` when the caller has it already.
-        Its blob is written at flush, and only when the interval is new or changed: an unchanged
-        resource's evidence is already stored under the same digest.
+        `raw` is the canonical JSON of `resource.evidence_document()` when the caller has it already
+        (and `digest` its `digest_of`). Its blob is written at flush, and only when the interval is
+        new or changed: an unchanged resource's evidence is already stored under the same digest.
         """
         if raw is None:
-            raw = canonical_json(resource.evidence_document())
-        digest = digest_of(raw)
+            raw, digest = canonical_json(resource.evidence_document()), None
+        digest = digest or digest_of(raw)
         key = key_of(self.name, resource.type, resource.id)
         self._resources[key] = (resource, digest, raw)
         self.stats.resources += 1
