@@ -34,6 +34,7 @@ LENGTH = struct.Struct(">I")
 MAX_PACK_BYTES = 256 * 1024 * 1024
 COMMIT_EVERY = 2000  # index rows buffered before a commit
 INDEX = "index.sqlite"
+LOCK_WAIT = 60  # seconds a writer waits for the index's write lock
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS packs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
@@ -74,17 +75,12 @@ class PackStore:
                     self._recover_readonly()
                 return None
             self.folder.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            for statement in _SCHEMA:
-                conn.execute(statement)
-        except sqlite3.OperationalError as exc:  # a read-only copy of the store
-            if "full" in str(exc):  # "database or disk is full": not read-only, the run must stop on it
-                raise
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-            self._writable = False
+        opened = _open_index(path)
+        if opened is None:  # read-only, and the index's first writer has not created its tables yet
+            if not self._recovered:
+                self._recover_readonly()
+            return None
+        conn, self._writable = opened
         self._conn = conn
         self._shared["conn"] = conn
         for digest in [d for d, where in self._pending.items() if where[0] < 0]:
@@ -270,6 +266,48 @@ class PackStore:
         self._pack, self._size = (pid, fd), len(MAGIC)
         self._shared.update(fd=fd, pack=pid, size=self._size)
         return self._pack
+
+
+def _open_index(path: Path) -> tuple[sqlite3.Connection, bool] | None:
+    """The index opened for writing, its tables created if needed: (connection, writable).
+
+    Several shards may open a new evidence folder at the same moment. The tables are created in
+    one IMMEDIATE transaction, which waits for the write lock, and a "locked"/"busy" answer that
+    SQLite gives without waiting (a snapshot that went stale while another opener created them)
+    is retried: only a store that really cannot be written falls back to reading. Read-only and
+    without tables yet, there is no index to read: None.
+    """
+    conn = sqlite3.connect(path, timeout=LOCK_WAIT, check_same_thread=False, isolation_level=None)
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute("COMMIT")
+            return conn, True
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            text = str(exc)
+            if "full" in text:  # "database or disk is full": not read-only, the run must stop on it
+                conn.close()
+                raise
+            if ("locked" in text or "busy" in text) and time.monotonic() < deadline:
+                time.sleep(0.02)
+                continue
+            if "locked" in text or "busy" in text:
+                conn.close()
+                raise sqlite3.OperationalError(f"{path}: {text} for {LOCK_WAIT} s") from exc
+            conn.close()
+            break
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    if conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'packs'").fetchone()[0] == 0:
+        conn.close()
+        return None
+    return conn, False
 
 
 def _scan(path: Path, start: int) -> tuple[list[tuple[bytes, int, int]], int]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.store.blobs import LOOSE_FROM, FileBlobStore
-from agent.store.packs import MAGIC
+from agent.store.packs import MAGIC, PackStore
 from tests.support.evidence import blob_location, evidence_payloads, flip_byte
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -109,3 +109,40 @@ def test_concurrent_writers_share_one_folder(tmp_path: Path) -> None:
     for digest, raw in payloads.items():
         assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest
     assert len(list((tmp_path / "packs").glob("*.pack"))) == 4
+
+
+OPENER = """
+import hashlib, sys, time, zlib
+sys.path.insert(0, {root!r})
+from agent.store.packs import PackStore
+errors = []
+for i in range({rounds}):
+    while time.time() < {t0} + i * 0.08:  # every process opens folder i at the same moment
+        pass
+    try:
+        packs = PackStore({base!r} + "/" + str(i))
+        raw = b"blob %d of %d" % (i, {k})
+        digest = hashlib.sha256(raw).digest()
+        packs.contains(digest)
+        packs.append(digest, zlib.compress(raw))
+        packs.flush()
+        assert packs.read(digest) == zlib.compress(raw)
+        packs.close()
+    except Exception as exc:
+        errors.append(f"{{i}}: {{exc!r}}")
+print("\\n".join(errors))
+"""
+
+
+def test_writers_opening_a_new_folder_at_the_same_moment_all_write(tmp_path: Path) -> None:
+    """Shards starting together on a new store: none may see the index file before its tables exist."""
+    import time
+
+    rounds, t0 = 25, time.time() + 3
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER.format(root=str(ROOT), rounds=rounds, t0=t0,
+                                                                    base=str(tmp_path), k=k)],
+                              stdout=subprocess.PIPE, text=True) for k in range(6)]
+    outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert outputs == [""] * 6, outputs
+    for i in range(rounds):
+        assert len(list(PackStore(tmp_path / str(i)).iter_digests())) == 6
