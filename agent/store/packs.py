@@ -292,16 +292,15 @@ def _open_index(path: Path) -> tuple[sqlite3.Connection, bool] | None:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             text = str(exc)
-            if "full" in text:  # "database or disk is full": not read-only, the run must stop on it
-                conn.close()
-                raise
-            if ("locked" in text or "busy" in text) and time.monotonic() < deadline:
+            busy = "locked" in text or "busy" in text
+            if busy and time.monotonic() < deadline:
                 time.sleep(0.02)
                 continue
-            if "locked" in text or "busy" in text:
-                conn.close()
-                raise sqlite3.OperationalError(f"{path}: {text} for {LOCK_WAIT} s") from exc
             conn.close()
+            if "full" in text:  # "database or disk is full": not read-only, the run must stop on it
+                raise
+            if busy:
+                raise sqlite3.OperationalError(f"{path}: {text} for {LOCK_WAIT} s") from exc
             break
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     if conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'packs'").fetchone()[0] == 0:

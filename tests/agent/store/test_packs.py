@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -136,8 +137,6 @@ print("\\n".join(errors))
 
 def test_writers_opening_a_new_folder_at_the_same_moment_all_write(tmp_path: Path) -> None:
     """Shards starting together on a new store: none may see the index file before its tables exist."""
-    import time
-
     rounds, t0 = 25, time.time() + 3
     procs = [subprocess.Popen([sys.executable, "-c", OPENER.format(root=str(ROOT), rounds=rounds, t0=t0,
                                                                     base=str(tmp_path), k=k)],
