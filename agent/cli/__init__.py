@@ -112,6 +112,19 @@ def one_line(text: str) -> str:
     return out if len(out) <= MAX_ERROR_CHARS else out[: MAX_ERROR_CHARS - 3] + "..."
 
 
+def read_only_write(exc: BaseException) -> str | None:
+    """What could not be written when `exc` is a write refused by read-only media, else None."""
+    import errno
+    import sqlite3
+
+    orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    if isinstance(orig, sqlite3.OperationalError) and "readonly database" in str(orig):
+        return "the store database"
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS and exc.filename:
+        return str(exc.filename)
+    return None
+
+
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(one_line(f"annexa: {message}"), err=True)
     sys.exit(code)
@@ -142,4 +155,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except Exception as exc:  # a bug: say so plainly, keep the traceback for --log-level debug
         logging.getLogger("annexa").debug("unexpected error", exc_info=True)
+        where = read_only_write(exc)
+        if where is not None:
+            _fail(f"error: {where} cannot be written (a read-only copy of the store?): this command changes the "
+                  "store; findings, controls, runs, export and verify read a read-only copy", 2)
         _fail(f"internal error: {type(exc).__name__}: {exc} (re-run with --log-level debug for a traceback)", 70)

@@ -116,5 +116,6 @@ def _record_result(app: App, report: object, *, full: bool) -> None:
         record(app.store(), ok=bool(getattr(report, "ok", False)), runs=int(getattr(report, "runs", 0)),
                problem=problems[0] if problems else None,
                head=(int(getattr(report, "head_seq", 0)), getattr(report, "head", None)), full=full)
-    except Exception as exc:  # a read-only database user may verify without recording
-        click.echo(f"note: could not record the verification result in the store: {exc}", err=True)
+    except Exception as exc:  # a read-only database user, or a read-only copy, may verify without recording
+        reason = getattr(exc, "orig", None) or exc  # the driver's message, not SQLAlchemy's statement dump
+        click.echo(f"note: could not record the verification result in the store: {reason}", err=True)

@@ -17,6 +17,7 @@ a decompression error or as a hash mismatch.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -28,6 +29,8 @@ import weakref
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+
+from agent.store.readonly import folder_is_read_only, read_only_uri
 
 MAGIC = b"ANXPACK1"
 LENGTH = struct.Struct(">I")
@@ -164,7 +167,7 @@ class PackStore:
         with self._lock:
             self._db(create=True)
             if not self._writable:
-                raise OSError(f"the evidence folder {self.folder} is read-only")
+                raise OSError(errno.EROFS, "the evidence folder is read-only", str(self.folder))
             pid, fd = self._writer(len(compressed))
             offset = self._size + LENGTH.size
             os.write(fd, LENGTH.pack(len(compressed)) + compressed)
@@ -233,7 +236,7 @@ class PackStore:
         path = self.folder / INDEX
         if not path.exists():
             return None
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        return sqlite3.connect(read_only_uri(path, wal_optional=True), uri=True, check_same_thread=False)
 
     def _reader(self, pid: int) -> int:
         fd = self._readers.get(pid)
@@ -277,6 +280,8 @@ def _open_index(path: Path) -> tuple[sqlite3.Connection, bool] | None:
     is retried: only a store that really cannot be written falls back to reading. Read-only and
     without tables yet, there is no index to read: None.
     """
+    if folder_is_read_only(path):
+        return _open_read_only(path)
     conn = sqlite3.connect(path, timeout=LOCK_WAIT, check_same_thread=False, isolation_level=None)
     deadline = time.monotonic() + LOCK_WAIT
     while True:
@@ -302,7 +307,12 @@ def _open_index(path: Path) -> tuple[sqlite3.Connection, bool] | None:
             if busy:
                 raise sqlite3.OperationalError(f"{path}: {text} for {LOCK_WAIT} s") from exc
             break
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    return _open_read_only(path)
+
+
+def _open_read_only(path: Path) -> tuple[sqlite3.Connection, bool] | None:
+    """The index opened for reading, or None when it has no tables yet (the packs are then scanned)."""
+    conn = sqlite3.connect(read_only_uri(path, wal_optional=True), uri=True, check_same_thread=False)
     if conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'packs'").fetchone()[0] == 0:
         conn.close()
         return None
