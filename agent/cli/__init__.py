@@ -113,15 +113,16 @@ def one_line(text: str) -> str:
 
 
 def read_only_write(exc: BaseException) -> str | None:
-    """What could not be written when `exc` is a write refused by read-only media, else None."""
+    """One line for a write refused by read-only media (a store copy on a read-only mount), else None."""
     import errno
     import sqlite3
 
     orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
     if isinstance(orig, sqlite3.OperationalError) and "readonly database" in str(orig):
-        return "the store database"
+        return ("the store database is read-only (a read-only copy?): this command changes the store; "
+                "findings, controls, runs, export and verify --store read a read-only copy")
     if isinstance(exc, OSError) and exc.errno == errno.EROFS and exc.filename:
-        return str(exc.filename)
+        return f"cannot write {exc.filename}: read-only file system"
     return None
 
 
@@ -155,8 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except Exception as exc:  # a bug: say so plainly, keep the traceback for --log-level debug
         logging.getLogger("annexa").debug("unexpected error", exc_info=True)
-        where = read_only_write(exc)
-        if where is not None:
-            _fail(f"error: {where} cannot be written (a read-only copy of the store?): this command changes the "
-                  "store; findings, controls, runs, export and verify read a read-only copy", 2)
+        refused = read_only_write(exc)
+        if refused is not None:
+            _fail(f"error: {refused}", 2)
         _fail(f"internal error: {type(exc).__name__}: {exc} (re-run with --log-level debug for a traceback)", 70)

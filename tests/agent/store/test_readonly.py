@@ -61,10 +61,11 @@ def _live_store(tmp_path: Path, world: World) -> Path:
     return cfg
 
 
-def _one_line_refusal(out: subprocess.CompletedProcess[str]) -> None:
+def _one_line_refusal(out: subprocess.CompletedProcess[str], what: str) -> None:
     assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "cannot be written" in lines[0], out.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"annexa: error: cannot write {what}") \
+        and lines[0].endswith(": read-only file system"), out.stderr
     assert "Traceback" not in out.stderr and "internal error" not in out.stderr
 
 
@@ -91,11 +92,12 @@ def test_a_read_only_copy_is_read_verified_and_exported_and_writes_are_refused(
     checked = subprocess.run(["annexa", "verify", str(bundle)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
-    _one_line_refusal(annexa(cfg, "run", "--quiet"))
+    _one_line_refusal(annexa(cfg, "run", "--quiet"), str(view / "annexa.db"))  # its lock file
     policy = tmp_path / "policy.txt"
     policy.write_text("our policy")
     _one_line_refusal(annexa(cfg, "evidence", "add", "--control", "A.5.1", "--file", str(policy),
-                             "--valid-for", "30d"))
+                             "--valid-for", "30d"), str(view / "evidence"))
+    _one_line_refusal(annexa(live_cfg, "export", "--out", str(view / "audit.zip")), str(view))
     assert sorted(p.name for p in view.iterdir()) == sorted(p.name for p in (tmp_path / "live").iterdir())
 
 
