@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def build(folder: Path, widgets: int, runs: int) -> dict[str, float]:
+def build(folder: Path, widgets: int, runs: int, url: str | None = None) -> dict[str, float]:
+    """A store of `widgets` test widgets after `runs` runs (10 % flipped per run), in `folder`
+    (SQLite there, or the store at `url`)."""
     import tests.support.testkit  # noqa: F401  (registers the test collector)
     from agent.cli.app import App
     from agent.cli.cmd_run import execute_run
@@ -32,7 +34,7 @@ def build(folder: Path, widgets: int, runs: int) -> dict[str, float]:
     folder.mkdir(parents=True, exist_ok=True)
     rules = ROOT / "tests" / "support" / "rules"
     (folder / "annexa.yaml").write_text(
-        f"store:\n  url: sqlite:///{folder / 'annexa.db'}\n  evidence: {folder / 'evidence'}\n"
+        f"store:\n  url: {url or 'sqlite:///' + str(folder / 'annexa.db')}\n  evidence: {folder / 'evidence'}\n"
         f"rules:\n  paths: [{rules}]\nsources:\n  - name: kit\n    type: testkit\n    world: {folder / 'world.json'}\n")
     rng = random.Random(7)
     state = {f"w{i}": {"encryption": {"enabled": rng.random() < 0.8}, "kind": "server" if i % 3 == 0 else "db",

@@ -23,3 +23,20 @@ def backend_cpu(engine: Any) -> dict[int, float]:
             continue  # the backend ended in between
         out[pid] = (int(fields[11]) + int(fields[12])) / tick
     return out
+
+
+def reaped_backend_cpu(engine: Any) -> float:
+    """User + system CPU seconds of every backend the postmaster has reaped so far.
+
+    The backends of a command run in another process end with it, taking their /proc entries along;
+    the kernel adds their CPU to the postmaster's children's time when it reaps them. The difference
+    across a command is its backends' CPU (plus any autovacuum worker that ended meanwhile: measure on
+    a quiet server).
+    """
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    postmaster = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")

@@ -12,6 +12,11 @@ and prints one JSON document:
 * `metrics_compute_*_s`: computing one metrics snapshot in-process, from the per-run summaries and live.
 
     python bench/reading_bench.py --widgets 75000 --dir /tmp/annexa-reading
+    python bench/reading_bench.py --widgets 1000000 --dir /tmp/annexa-reading-1m-pg \
+        --store-url postgresql+psycopg://postgres@127.0.0.1:5432/annexa_reading_1m
+
+With a PostgreSQL store on this machine, `*_server_cpu_s` is the CPU of the backends that served
+each command (see bench/pg_server.py: measure on a quiet server).
 """
 
 from __future__ import annotations
@@ -103,6 +108,7 @@ def whole(folder: Path, *args: str) -> tuple[float, float, int]:
 
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
         wrapped = [TIME, "-f", "%M %U %S", "-o", rss_file.name] if os.access(TIME, os.X_OK) else []
+        server_before = _server_cpu()
         began = time.monotonic()
         proc = subprocess.Popen([*wrapped, *_cli(folder, *args)], stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, env=_env())
@@ -112,6 +118,7 @@ def whole(folder: Path, *args: str) -> tuple[float, float, int]:
             size += len(chunk)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.monotonic() - began
+        _server_cpu_since(args, server_before)
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"{args} failed")
         if wrapped:
@@ -123,9 +130,27 @@ def whole(folder: Path, *args: str) -> tuple[float, float, int]:
 
 
 CPU: dict[tuple[str, ...], float] = {}  # user + system seconds of the last `whole` run of each command
+SERVER: dict[tuple[str, ...], float] = {}  # PostgreSQL backends' CPU seconds for it (PostgreSQL stores only)
+_PG: list[Any] = []  # the engine that reads the server's figures, when the store is PostgreSQL
+
+
+def _server_cpu() -> float | None:
+    if not _PG:
+        return None
+    from bench.pg_server import reaped_backend_cpu
+
+    time.sleep(0.2)  # let the postmaster reap the backends of the command before
+    return reaped_backend_cpu(_PG[0])
+
+
+def _server_cpu_since(args: tuple[str, ...], before: float | None) -> None:
+    after = _server_cpu()
+    if before is not None and after is not None:
+        SERVER[args] = round(after - before, 2)
 
 
 def first_screen(folder: Path, lines: int = 60) -> float:
+    server_before = _server_cpu()
     began = time.monotonic()
     proc = subprocess.Popen(_cli(folder, "findings"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env())
     assert proc.stdout is not None
@@ -135,7 +160,19 @@ def first_screen(folder: Path, lines: int = 60) -> float:
     seconds = time.monotonic() - began
     proc.kill()
     proc.wait()
+    _server_cpu_since(("first screen",), server_before)
     return round(seconds, 2)
+
+
+def _watch_server(folder: Path) -> None:
+    """When the store in `folder`'s config is PostgreSQL, keep an engine to read its backends' CPU."""
+    import tests.support.testkit  # noqa: F401  (registers the test collector the config names)
+    from agent.config import load_config
+    from agent.store.engine import make_engine
+
+    url = load_config(folder / "annexa.yaml").store_url
+    if url.startswith("postgresql"):
+        _PG.append(make_engine(url))
 
 
 def main() -> None:
@@ -143,11 +180,13 @@ def main() -> None:
     parser.add_argument("--widgets", type=int, default=75_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/annexa-reading"))
+    parser.add_argument("--store-url", help="build the store there instead of a SQLite file in --dir")
     args = parser.parse_args()
     figures: dict[str, object] = {"dir": str(args.dir)}
     if not ((args.dir / "annexa.db").exists() or (args.dir / "annexa.yaml").exists()):  # a store (any URL) there
         figures["widgets"] = args.widgets
-        figures.update(build(args.dir, args.widgets, args.runs))
+        figures.update(build(args.dir, args.widgets, args.runs, args.store_url))
+    _watch_server(args.dir)
     whole(args.dir, "--version")  # fills the byte-code cache
     figures["cli_start_s"] = whole(args.dir, "--version")[0]
     figures["findings_first_screen_s"] = first_screen(args.dir)
@@ -159,6 +198,8 @@ def main() -> None:
         seconds, rss, _ = whole(args.dir, *cmd)
         figures[f"{name}_s"], figures[f"{name}_rss_mb"] = seconds, rss
         figures[f"{name}_cpu_s"] = CPU[tuple(cmd)]
+    if SERVER:
+        figures["server_cpu_s"] = {" ".join(cmd): cpu for cmd, cpu in SERVER.items()}
     figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
     figures.update(scrape_compute(args.dir))
     print(json.dumps(figures, indent=2))
