@@ -18,11 +18,16 @@ def backend_cpu(engine: Any) -> dict[int, float]:
     out: dict[int, float] = {}
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat(pid)
         except OSError:
             continue  # the backend ended in between
         out[pid] = (int(fields[11]) + int(fields[12])) / tick
     return out
+
+
+def _stat(pid: int | str) -> list[str]:
+    """/proc/PID/stat after the command name: [state, ppid, ...]; utime, stime at 11, 12, cutime, cstime at 13, 14."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def reaped_backend_cpu(engine: Any) -> float:
@@ -37,6 +42,5 @@ def reaped_backend_cpu(engine: Any) -> float:
 
     with engine.connect() as conn:
         backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-    postmaster = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1]
-    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat(_stat(backend)[1])  # the postmaster: the backend's parent
     return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")

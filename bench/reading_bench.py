@@ -15,7 +15,7 @@ and prints one JSON document:
     python bench/reading_bench.py --widgets 1000000 --dir /tmp/annexa-reading-1m-pg \
         --store-url postgresql+psycopg://postgres@127.0.0.1:5432/annexa_reading_1m
 
-With a PostgreSQL store on this machine, `*_server_cpu_s` is the CPU of the backends that served
+With a PostgreSQL store on this machine, `server_cpu_s` gives the CPU of the backends that served
 each command (see bench/pg_server.py: measure on a quiet server).
 """
 

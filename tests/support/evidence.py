@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from agent.store.blobs import FileBlobStore
 from agent.store.packs import INDEX
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def evidence_payloads(folder: Path) -> dict[str, bytes]:
@@ -74,3 +78,21 @@ def everything_stored(folder: Path) -> bytes:
     if (folder / "packs").is_dir():
         out.extend(evidence_payloads(folder).values())
     return b"\n".join(out)
+
+
+WRITER = """
+import os, sys
+sys.path.insert(0, {root!r})
+from agent.store.blobs import FileBlobStore
+blobs = FileBlobStore({folder!r})
+for i in range({start}, {stop}):
+    blobs.put_json({{"n": i}})
+if {die}:
+    os._exit(0)  # like kill -9: no exit hooks, the index is never committed
+"""
+
+
+def blob_writer(folder: Path, start: int, stop: int, die: bool) -> subprocess.Popen[bytes]:
+    """A process that packs {"n": i} for i in [start, stop); `die`: it exits like kill -9, index uncommitted."""
+    code = WRITER.format(root=str(ROOT), folder=str(folder), start=start, stop=stop, die=die)
+    return subprocess.Popen([sys.executable, "-c", code])

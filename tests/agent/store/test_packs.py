@@ -14,7 +14,7 @@ import pytest
 
 from agent.store.blobs import LOOSE_FROM, FileBlobStore
 from agent.store.packs import MAGIC, PackStore
-from tests.support.evidence import blob_location, evidence_payloads, flip_byte
+from tests.support.evidence import blob_location, blob_writer, evidence_payloads, flip_byte
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -73,25 +73,8 @@ def test_a_flipped_byte_in_a_pack_is_detected(tmp_path: Path) -> None:
     assert fresh.get_bytes(digests[21]) == b'{"n":21}'
 
 
-WRITER = """
-import os, sys
-sys.path.insert(0, {root!r})
-from agent.store.blobs import FileBlobStore
-blobs = FileBlobStore({folder!r})
-for i in range({start}, {stop}):
-    blobs.put_json({{"n": i}})
-if {die}:
-    os._exit(0)  # like kill -9: no exit hooks, the index is never committed
-"""
-
-
-def _writer(folder: Path, start: int, stop: int, die: bool) -> subprocess.Popen[bytes]:
-    code = WRITER.format(root=str(ROOT), folder=str(folder), start=start, stop=stop, die=die)
-    return subprocess.Popen([sys.executable, "-c", code])
-
-
 def test_blobs_of_a_writer_killed_before_committing_its_index_are_recovered(tmp_path: Path) -> None:
-    assert _writer(tmp_path, 0, 500, die=True).wait() == 0
+    assert blob_writer(tmp_path, 0, 500, die=True).wait() == 0
     with (tmp_path / "packs").joinpath("torn.pack").open("wb") as fh:  # a torn record at the end of a pack
         fh.write(MAGIC + (100).to_bytes(4, "big") + b"only part")
     payloads = evidence_payloads(tmp_path)
@@ -103,7 +86,7 @@ def test_blobs_of_a_writer_killed_before_committing_its_index_are_recovered(tmp_
 
 
 def test_concurrent_writers_share_one_folder(tmp_path: Path) -> None:
-    procs = [_writer(tmp_path, k * 3000, k * 3000 + 6000, die=False) for k in range(4)]  # overlapping ranges
+    procs = [blob_writer(tmp_path, k * 3000, k * 3000 + 6000, die=False) for k in range(4)]  # overlapping ranges
     assert [p.wait() for p in procs] == [0, 0, 0, 0]
     payloads = evidence_payloads(tmp_path)
     assert len(payloads) == 15000
